@@ -1,0 +1,63 @@
+"""What the crawler hands the pipeline: fetched documents and per-URL outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from docshelf.errors import CrawlError
+
+ContentKind = Literal["html", "markdown", "text"]
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    """Scope and politeness for one crawl, as one value object.
+
+    >>> CrawlOptions(include=["*/api/*"], max_pages=50)
+    """
+
+    include: tuple[str, ...] = ()
+    """Globs matched against the full URL; when given, a URL must match one."""
+    exclude: tuple[str, ...] = ()
+    max_pages: int | None = None
+    max_depth: int | None = None
+    concurrency: int = 8
+    """Requests in flight in total."""
+    per_host: int = 4
+    """Requests in flight per host."""
+    timeout: float = 20.0
+    """Seconds per request."""
+    max_bytes: int = 10 * 1024 * 1024
+    retries: int = 3
+    """Retries on 429/5xx/timeouts, with exponential backoff honouring Retry-After."""
+    backoff: float = 0.5
+    max_retry_after: float = 60.0
+    user_agent: str = "docshelf/0.1 (+https://github.com/docshelf/docshelf)"
+    robots_agent: str = "docshelf"
+    respect_robots: bool = True
+
+
+@dataclass
+class Fetched:
+    """A document the crawler fetched (or read from disk)."""
+
+    url: str
+    """Normalised URL of the document (after in-scope redirects / canonical), no fragment."""
+    kind: ContentKind
+    text: str
+    status: int = 200
+    etag: str | None = None
+    last_modified: str | None = None
+    depth: int = 0
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrawlOutcome:
+    """What happened to one URL: fetched, unchanged (HTTP 304), or failed/skipped with a reason."""
+
+    url: str
+    fetched: Fetched | None = None
+    not_modified: bool = False
+    error: CrawlError | None = None

@@ -1,0 +1,145 @@
+"""The shared vocabulary of docshelf: sources, pages, chunks and search hits.
+
+Every stage passes these plain dataclasses to the next; none of them knows
+about a backend. A `Chunk` is the record of the system docshelf descends
+from (url, source, chunk_number, title, summary, embedding, metadata,
+content), plus the heading path and section anchor that citations need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+PageStatus = Literal["ok", "failed", "skipped"]
+SearchMode = Literal["hybrid", "bm25", "vector"]
+
+
+def utc_now() -> str:
+    """Return the current time as an ISO-8601 string with a UTC offset."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass
+class Source:
+    """A documentation site or folder added to a shelf under one name."""
+
+    name: str
+    """Short identifier, e.g. `docs_python_org`; the record file calls it `session_id`."""
+    root: str
+    """The URL or `file://` path the source was added from."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The crawl options it was added with (include/exclude globs, limits), reused on refresh."""
+    created_at: str = field(default_factory=utc_now)
+    last_crawl_at: str | None = None
+
+
+@dataclass
+class SourceStats:
+    """A source with the counts `docshelf sources` shows."""
+
+    source: Source
+    pages: int
+    pages_failed: int
+    pages_skipped: int
+    chunks: int
+    embedded: int
+
+
+@dataclass
+class Page:
+    """One fetched document, converted to Markdown."""
+
+    url: str
+    """Normalised URL without fragment (`file://` for local files)."""
+    source: str
+    title: str
+    markdown: str
+    content_hash: str
+    """sha256 of `markdown`: an unchanged hash means nothing to re-chunk or re-embed."""
+    fetched_at: str = field(default_factory=utc_now)
+    etag: str | None = None
+    last_modified: str | None = None
+    status: PageStatus = "ok"
+    error: str | None = None
+
+
+@dataclass
+class PageInfo:
+    """A page as listed by the store, without its text."""
+
+    url: str
+    source: str
+    title: str
+    status: PageStatus
+    chunks: int
+    fetched_at: str
+    error: str | None = None
+    content_hash: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class Section:
+    """A piece of a page's Markdown produced by the chunker, before enrichment."""
+
+    content: str
+    heading_path: list[str]
+    """Headings from the page's top down to this chunk's section, e.g. `["argparse", "action"]`."""
+    anchor: str | None
+    """The `id` of the section this chunk starts in, for `url#anchor` citations."""
+
+
+@dataclass
+class Chunk:
+    """One record: a part of a page with its title, summary and (maybe) embedding."""
+
+    url: str
+    source: str
+    chunk_number: int
+    """0-based position within its page."""
+    title: str
+    summary: str
+    content: str
+    heading_path: list[str] = field(default_factory=list)
+    anchor: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """At least {source, crawled_at, url_path, chunk_size}; `chunk_size == len(content)`."""
+    embedding: list[float] | None = None
+    updated_dt: str | None = None
+
+    @property
+    def cite_url(self) -> str:
+        """The URL with the section anchor, when the chunk has one."""
+        return f"{self.url}#{self.anchor}" if self.anchor else self.url
+
+
+@dataclass
+class SearchHit:
+    """A chunk returned by search, with its fused score."""
+
+    url: str
+    """The page URL with `#anchor` of the section when there is one."""
+    page_url: str
+    source: str
+    chunk_number: int
+    title: str
+    summary: str
+    heading_path: list[str]
+    content: str
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the `docshelf search --json` shape of this hit."""
+        return {
+            "url": self.url,
+            "source": self.source,
+            "chunk_number": self.chunk_number,
+            "title": self.title,
+            "summary": self.summary,
+            "heading_path": self.heading_path,
+            "content": self.content,
+            "score": self.score,
+        }

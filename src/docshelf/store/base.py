@@ -1,0 +1,104 @@
+"""The Store protocol: everything the pipeline, search and front ends ask of a shelf.
+
+A shelf holds sources; a source holds pages; a page holds chunks; a chunk may
+have a vector. Chunk ids are the backend's integer row ids, stable until the
+page is replaced.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from docshelf.models import Chunk, Page, PageInfo, Source, SourceStats
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A shelf backend (SQLite file, PostgreSQL database)."""
+
+    location: str
+    """Where the shelf lives (a path or a DSN without password), for messages."""
+
+    # -- identity -------------------------------------------------------------
+    def embedder_identity(self) -> tuple[str, int] | None:
+        """Return (model_id, dim) the shelf was built with, or None for a new shelf."""
+        ...
+
+    def bind_embedder(self, model_id: str, dim: int) -> None:
+        """Record the shelf's embedding model; raise ModelMismatchError if it holds another."""
+        ...
+
+    # -- sources --------------------------------------------------------------
+    def upsert_source(self, source: Source) -> None: ...
+
+    def get_source(self, name: str) -> Source | None: ...
+
+    def list_sources(self) -> list[SourceStats]: ...
+
+    def remove_source(self, name: str) -> int:
+        """Delete a source with its pages, chunks and vectors; return pages removed."""
+        ...
+
+    # -- pages ----------------------------------------------------------------
+    def page_states(self, source: str) -> dict[str, PageInfo]:
+        """Return every page of a source by url (hash, ETag, Last-Modified, status)."""
+        ...
+
+    def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
+        """Write a page and all its chunks in one transaction, replacing what was there.
+
+        `embed_hashes[i]` is the hash of the text chunk i is embedded as. Vectors
+        already stored for a hash are reused at once; return how many chunks are
+        left without a vector.
+        """
+        ...
+
+    def record_failure(self, page: Page) -> None:
+        """Record a failed or skipped page (status and error), keeping any chunks it had."""
+        ...
+
+    def touch_page(self, url: str, fetched_at: str) -> None:
+        """Mark an unchanged page as seen now."""
+        ...
+
+    def remove_pages(self, source: str, urls: Iterable[str]) -> int: ...
+
+    def list_pages(
+        self, source: str, prefix: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[PageInfo]: ...
+
+    def count_pages(self, source: str, prefix: str | None = None) -> int: ...
+
+    def get_page(self, url: str) -> PageInfo | None: ...
+
+    def get_page_markdown(self, url: str) -> str | None: ...
+
+    def get_chunks(self, url: str, start: int = 0, limit: int | None = None) -> list[Chunk]:
+        """Return a page's chunks in order, from `start`, at most `limit`."""
+        ...
+
+    # -- vectors --------------------------------------------------------------
+    def pending_embeddings(self, source: str | None = None, limit: int = 256) -> list[tuple[str, Chunk]]:
+        """Return up to `limit` (embed_hash, chunk) pairs whose vector is missing, one per hash."""
+        ...
+
+    def store_embeddings(self, vectors: dict[str, np.ndarray]) -> int:
+        """Attach vectors (by embed hash) to every chunk with that hash; return chunks updated."""
+        ...
+
+    # -- search ---------------------------------------------------------------
+    def search_bm25(self, query: str, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
+        """Return (chunk_id, score) best first for a free-text query; higher is better."""
+        ...
+
+    def search_vector(
+        self, vector: np.ndarray, sources: Sequence[str] = (), limit: int = 100
+    ) -> list[tuple[int, float]]:
+        """Return (chunk_id, cosine similarity) best first."""
+        ...
+
+    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]: ...
+
+    def close(self) -> None: ...

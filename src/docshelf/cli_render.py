@@ -1,0 +1,67 @@
+"""How the CLI shows summaries, hits, sources and pages to a person (rich)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from docshelf.ingest import IngestSummary
+from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats
+
+console = Console()
+
+
+def render_summary(s: IngestSummary) -> None:
+    console.print(
+        f"[bold]{s.source}[/]: {s.pages_ok} pages stored, {s.pages_unchanged} unchanged, "
+        f"{s.pages_failed} failed, {s.pages_skipped} skipped, {s.pages_removed} removed; "
+        f"{s.chunks} chunks, {s.embedded} embedded in {s.seconds:.1f}s"
+    )
+    for failure in s.failures[:20]:
+        console.print(f"  [red]{failure['status']}[/] {failure['url']} — {failure['reason']}")
+    if len(s.failures) > 20:
+        console.print(f"  … and {len(s.failures) - 20} more (docshelf pages {s.source} --json)")
+
+
+def render_hits(query: str, hits: Sequence[SearchHit]) -> None:
+    if not hits:
+        console.print(f"no results for {query!r}")
+        return
+    for rank, hit in enumerate(hits, 1):
+        console.print(f"[bold cyan]{rank}.[/] [bold]{hit.title}[/]  [dim]{hit.source} · {hit.score:.4f}[/]")
+        console.print(f"   [link={hit.url}]{hit.url}[/link]")
+        if hit.summary:
+            console.print(f"   {hit.summary}", highlight=False)
+
+
+def render_sources(stats: Sequence[SourceStats], db: str) -> None:
+    if not stats:
+        console.print(f"no sources in {db} yet — add one with: docshelf add URL_OR_PATH")
+        return
+    table = Table("source", "root", "pages", "failed", "skipped", "chunks", "embedded", "last crawl")
+    for s in stats:
+        table.add_row(s.source.name, s.source.root, str(s.pages), str(s.pages_failed), str(s.pages_skipped),
+                      str(s.chunks), f"{s.embedded}/{s.chunks}", (s.source.last_crawl_at or "")[:19])
+    console.print(table)
+
+
+def render_pages(pages: Sequence[PageInfo], *, total: int, offset: int) -> None:
+    table = Table("url", "title", "status", "chunks")
+    for p in pages:
+        table.add_row(p.url, p.title, p.status if p.status == "ok" else f"{p.status}: {p.error}", str(p.chunks))
+    console.print(table)
+    console.print(f"pages {offset + 1 if pages else offset}–{offset + len(pages)} of {total}")
+
+
+def render_page(info: PageInfo, chunks: Sequence[Chunk], markdown: str | None) -> None:
+    console.print(f"[bold]{info.title}[/]  [dim]{info.url} · {info.status} · {info.chunks} chunks[/]")
+    if markdown is not None:
+        console.print(Markdown(markdown))
+        return
+    for chunk in chunks:
+        console.print(f"[dim]chunk {chunk.chunk_number} · {' › '.join(chunk.heading_path)} · {chunk.cite_url}[/]")
+        console.print(f"[bold]{chunk.title}[/]\n[italic]{chunk.summary}[/]")
+        console.print(Markdown(chunk.content))

@@ -1,0 +1,278 @@
+"""The pipeline: crawl → extract → chunk → enrich → store, with embedding running behind it.
+
+Pages are stored (and BM25-searchable) as soon as they are chunked; a
+background task embeds whatever lacks a vector while the crawl goes on. An
+interrupted run leaves a shelf that searches, and the next run skips
+unchanged pages and finishes the missing vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
+
+from docshelf.chunk import chunk_markdown
+from docshelf.crawl import crawl, default_source_name
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, Fetched
+from docshelf.embed.base import Embedder
+from docshelf.enrich import chunk_summary, chunk_title, embedding_text
+from docshelf.errors import EmbedError, ExtractError, SkippedPage
+from docshelf.extract import extract_document
+from docshelf.models import Chunk, Page, Source, utc_now
+from docshelf.store.base import Store
+
+EMBED_BATCH = 64
+"""Chunks handed to the embedder at once (it sorts and sub-batches them by length)."""
+
+
+class Progress(Protocol):
+    """What the pipeline reports as it goes (the CLI draws bars from it)."""
+
+    def page(self, url: str, status: str) -> None:
+        """A page finished: status is ok, unchanged, failed or skipped."""
+
+    def chunks_added(self, count: int) -> None:
+        """`count` more chunks now wait for a vector."""
+
+    def embedded(self, count: int) -> None:
+        """`count` more chunks got their vector."""
+
+
+class _NoProgress:
+    def page(self, url: str, status: str) -> None: ...
+    def chunks_added(self, count: int) -> None: ...
+    def embedded(self, count: int) -> None: ...
+
+
+@dataclass
+class IngestSummary:
+    """What `docshelf add` did, as printed by `--json`."""
+
+    source: str
+    pages_ok: int = 0
+    pages_failed: int = 0
+    pages_skipped: int = 0
+    pages_unchanged: int = 0
+    pages_removed: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    embed_failed: int = 0
+    seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def text_hash(text: str) -> str:
+    """Return the key an embedding is stored under: sha256 of exactly the embedded text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
+    """Return the page and its enriched chunks for one fetched document.
+
+    Raises:
+        ExtractError: the document has no content worth storing.
+    """
+    extracted = extract_document(fetched.text, fetched.kind, fetched.url)
+    sections = chunk_markdown(extracted.markdown)
+    if not sections:
+        raise ExtractError(fetched.url, "empty page")
+    page = Page(
+        url=fetched.url,
+        source=source,
+        title=extracted.title,
+        markdown=extracted.markdown,
+        content_hash=text_hash(extracted.markdown),
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+    )
+    url_path = urlsplit(fetched.url).path
+    chunks = [
+        Chunk(
+            url=page.url,
+            source=source,
+            chunk_number=number,
+            title=chunk_title(page.title, section.heading_path),
+            summary=chunk_summary(section.content),
+            content=section.content,
+            heading_path=section.heading_path,
+            anchor=section.anchor,
+            metadata={
+                "source": source,
+                "crawled_at": page.fetched_at,
+                "url_path": url_path,
+                "chunk_size": len(section.content),
+            },
+            updated_dt=page.fetched_at,
+        )
+        for number, section in enumerate(sections)
+    ]
+    return page, chunks
+
+
+def chunk_embedding_text(chunk: Chunk) -> str:
+    """Return the text a chunk is embedded as."""
+    return embedding_text(chunk.title, chunk.heading_path, chunk.content)
+
+
+class Ingestor:
+    """Adds and refreshes sources on a shelf.
+
+    Args:
+        store: the shelf.
+        embedder: a factory for the document embedder (loaded once, when first needed).
+        progress: receives page and embedding events.
+    """
+
+    def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None) -> None:
+        self.store = store
+        self._embedder_factory = embedder
+        self._embedder: Embedder | None = None
+        self.progress: Progress = progress or _NoProgress()
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._embedder_factory()
+            self.store.bind_embedder(self._embedder.model_id, self._embedder.dim)
+        return self._embedder
+
+    def add(self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions()) -> IngestSummary:
+        """Crawl `root` into the shelf under `source` (derived from the root when None); return the summary."""
+        return asyncio.run(self.add_async(root, source=source, options=options))
+
+    async def add_async(
+        self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions()
+    ) -> IngestSummary:
+        started = time.monotonic()
+        name = source or default_source_name(root)
+        self.embedder()  # fail fast on a model mismatch, before any network
+        existing = self.store.get_source(name)
+        self.store.upsert_source(
+            Source(name=name, root=root, options=_options_json(options),
+                   created_at=existing.created_at if existing else utc_now())
+        )
+        summary = IngestSummary(source=name)
+        known = self.store.page_states(name)
+        wake = asyncio.Event()
+        crawl_done = asyncio.Event()
+        embedding = asyncio.create_task(self._embed_pending(name, summary, wake, crawl_done))
+        try:
+            seen = await self._crawl_into_shelf(root, name, options, known, summary, wake)
+            if seen is not None:
+                gone = [url for url in known if url not in seen]
+                summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
+        finally:
+            crawl_done.set()
+            wake.set()
+            await embedding
+        self.store.upsert_source(
+            Source(name=name, root=root, options=_options_json(options),
+                   created_at=existing.created_at if existing else utc_now(), last_crawl_at=utc_now())
+        )
+        summary.seconds = round(time.monotonic() - started, 3)
+        return summary
+
+    async def _crawl_into_shelf(
+        self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event
+    ) -> set[str] | None:
+        """Store every crawled page; return the URLs seen when the crawl was complete, else None."""
+
+        def validators(url: str) -> tuple[str | None, str | None] | None:
+            info = known.get(url)
+            if info is None or info.status != "ok" or not (info.etag or info.last_modified):
+                return None
+            return info.etag, info.last_modified
+
+        seen: set[str] = set()
+        crawler = crawl(root, options, validators=validators)
+        async for outcome in crawler:
+            seen.add(outcome.url)
+            status = self._store_outcome(outcome, name, known, summary)
+            self.progress.page(outcome.url, status)
+            if status == "ok":
+                wake.set()
+            await asyncio.sleep(0)  # let the embedder pick up work between pages
+        return seen if getattr(crawler, "complete", False) else None
+
+    def _store_outcome(self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary) -> str:
+        if outcome.not_modified:
+            self.store.touch_page(outcome.url, utc_now())
+            summary.pages_unchanged += 1
+            return "unchanged"
+        if outcome.error is not None:
+            return self._record_failure(outcome.url, name, outcome.error.reason,
+                                        "skipped" if isinstance(outcome.error, SkippedPage) else "failed", summary)
+        assert outcome.fetched is not None
+        try:
+            page, chunks = build_chunks(outcome.fetched, name)
+        except ExtractError as exc:
+            return self._record_failure(outcome.url, name, exc.reason, "failed", summary)
+        previous = known.get(page.url)
+        if previous is not None and previous.status == "ok" and previous.content_hash == page.content_hash:
+            self.store.touch_page(page.url, page.fetched_at)
+            summary.pages_unchanged += 1
+            return "unchanged"
+        hashes = [text_hash(chunk_embedding_text(c)) for c in chunks]
+        pending = self.store.replace_page(page, chunks, hashes)
+        summary.pages_ok += 1
+        summary.chunks += len(chunks)
+        self.progress.chunks_added(pending)
+        return "ok"
+
+    def _record_failure(self, url: str, name: str, reason: str, status: str, summary: IngestSummary) -> str:
+        self.store.record_failure(
+            Page(url=url, source=name, title="", markdown="", content_hash="", status=status, error=reason)  # type: ignore[arg-type]
+        )
+        if status == "skipped":
+            summary.pages_skipped += 1
+        else:
+            summary.pages_failed += 1
+        summary.failures.append({"url": url, "reason": reason, "status": status})
+        return status
+
+    async def _embed_pending(
+        self, name: str, summary: IngestSummary, wake: asyncio.Event, crawl_done: asyncio.Event
+    ) -> None:
+        """Embed chunks without vectors until the crawl is over and none are left."""
+        embedder = self.embedder()
+        failed: set[str] = set()
+        while True:
+            wake.clear()
+            batch = [(h, c) for h, c in self.store.pending_embeddings(name, EMBED_BATCH + len(failed)) if h not in failed]
+            batch = batch[:EMBED_BATCH]
+            if not batch:
+                if crawl_done.is_set():
+                    summary.embed_failed = len(failed)
+                    return
+                await wake.wait()
+                continue
+            texts = [chunk_embedding_text(chunk) for _, chunk in batch]
+            try:
+                vectors = await asyncio.to_thread(embedder.embed_documents, texts)
+            except EmbedError:
+                vectors = await self._embed_one_by_one(embedder, texts)
+            stored = {h: v for (h, _), v in zip(batch, vectors) if v is not None}
+            failed.update(h for (h, _), v in zip(batch, vectors) if v is None)
+            count = self.store.store_embeddings(stored)
+            summary.embedded += count
+            self.progress.embedded(count)
+
+    async def _embed_one_by_one(self, embedder: Embedder, texts: list[str]) -> list[Any]:
+        """Retry a failed batch text by text; a text that fails again gets None (left without a vector)."""
+        out: list[Any] = []
+        for text in texts:
+            try:
+                out.append((await asyncio.to_thread(embedder.embed_documents, [text]))[0])
+            except EmbedError:
+                out.append(None)
+        return out
+
+
+def _options_json(options: CrawlOptions) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()}

@@ -1,0 +1,150 @@
+"""Hybrid retrieval: BM25 and vector candidates fused by reciprocal rank, ranked by page.
+
+The store answers the two candidate queries; everything else — fusion, page
+aggregation, how many chunks a page may contribute — happens here, once,
+for every backend and every front end (CLI, agent, MCP, HTTP).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from docshelf.embed.base import Embedder
+from docshelf.errors import ConfigError
+from docshelf.models import Chunk, SearchHit, SearchMode
+from docshelf.store.base import Store
+
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "bm25", "vector")
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    """How candidate lists are fetched and fused.
+
+    >>> FusionSettings(candidates=100, rrf_k=60)
+    """
+
+    candidates: int = 100
+    """Chunks fetched from each list before fusion."""
+    rrf_k: int = 60
+    """The k of reciprocal rank fusion: 1 / (k + rank)."""
+    page_decay: float = 0.0
+    """Weight of a page's 2nd, 3rd… best chunks (decayed geometrically); 0 ranks a page by its best chunk."""
+
+
+class HybridSearcher:
+    """Search a shelf by BM25, by vector, or both fused.
+
+    Args:
+        store: the shelf.
+        embedder: a factory for the query embedder, called on the first vector query
+            (so BM25-only searches never load a model).
+    """
+
+    def __init__(
+        self, store: Store, embedder: Callable[[], Embedder], settings: FusionSettings = FusionSettings()
+    ) -> None:
+        self.store = store
+        self._embedder_factory = embedder
+        self._embedder: Embedder | None = None
+        self.settings = settings
+
+    def embedder(self) -> Embedder:
+        """Return the query embedder, loading it on first use and checking it matches the shelf."""
+        if self._embedder is None:
+            embedder = self._embedder_factory()
+            identity = self.store.embedder_identity()
+            if identity is not None and identity != (embedder.model_id, embedder.dim):
+                raise ConfigError(
+                    f"shelf {self.store.location} was built with {identity[0]} ({identity[1]} dims), "
+                    f"not {embedder.model_id}; search it with --embedder {identity[0]}"
+                )
+            self._embedder = embedder
+        return self._embedder
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        sources: Sequence[str] = (),
+        mode: SearchMode = "hybrid",
+        per_page: int = 1,
+    ) -> list[SearchHit]:
+        """Return the best hits for `query`: at most `per_page` chunks from each of the top pages.
+
+        Args:
+            query: free text; identifiers such as `os.makedirs` match exactly through BM25.
+            k: number of hits.
+            sources: restrict to these sources (all when empty).
+            mode: "hybrid" (default), "bm25" or "vector".
+            per_page: chunks a single page may contribute.
+        """
+        if mode not in SEARCH_MODES:
+            raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
+        query = query.strip()
+        if not query:
+            return []
+        scores = self._chunk_scores(query, sources, mode)
+        if not scores:
+            return []
+        chunks = self.store.chunks_by_id(list(scores))
+        return self._rank_pages(scores, chunks, k=k, per_page=per_page)
+
+    def _chunk_scores(self, query: str, sources: Sequence[str], mode: SearchMode) -> dict[int, float]:
+        n = self.settings.candidates
+        bm25 = self.store.search_bm25(query, sources, n) if mode in ("hybrid", "bm25") else []
+        vector: list[tuple[int, float]] = []
+        if mode in ("hybrid", "vector") and self.store.embedder_identity() is not None:
+            vector = self.store.search_vector(self.embedder().embed_query(query), sources, n)
+        if mode == "bm25":
+            return dict(bm25)
+        if mode == "vector":
+            return dict(vector)
+        return reciprocal_rank_fusion([bm25, vector], self.settings.rrf_k)
+
+    def _rank_pages(
+        self, scores: dict[int, float], chunks: dict[int, Chunk], *, k: int, per_page: int
+    ) -> list[SearchHit]:
+        by_page: dict[str, list[tuple[float, Chunk]]] = defaultdict(list)
+        for chunk_id, score in scores.items():
+            chunk = chunks.get(chunk_id)
+            if chunk is not None:
+                by_page[chunk.url].append((score, chunk))
+        ranked = []
+        for url, items in by_page.items():
+            items.sort(key=lambda item: (-item[0], item[1].chunk_number))
+            page_score = sum(score * self.settings.page_decay**i for i, (score, _) in enumerate(items[:3]))
+            ranked.append((page_score, url, items))
+        ranked.sort(key=lambda r: (-r[0], r[1]))
+        hits: list[SearchHit] = []
+        for page_score, _url, items in ranked:
+            hits.extend(_hit(chunk, page_score) for _score, chunk in items[:per_page])
+            if len(hits) >= k:
+                break
+        return hits[:k]
+
+
+def reciprocal_rank_fusion(lists: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> dict[int, float]:
+    """Return fused scores: each id gets the sum over lists of 1 / (k + rank), rank from 1."""
+    fused: dict[int, float] = defaultdict(float)
+    for ranked in lists:
+        for rank, (item, _score) in enumerate(ranked, start=1):
+            fused[item] += 1.0 / (k + rank)
+    return dict(fused)
+
+
+def _hit(chunk: Chunk, score: float) -> SearchHit:
+    return SearchHit(
+        url=chunk.cite_url,
+        page_url=chunk.url,
+        source=chunk.source,
+        chunk_number=chunk.chunk_number,
+        title=chunk.title,
+        summary=chunk.summary,
+        heading_path=chunk.heading_path,
+        content=chunk.content,
+        score=round(score, 6),
+    )

@@ -1,0 +1,48 @@
+"""Turn free text into a safe FTS5 MATCH expression, and chunks into indexed text.
+
+A user's question ("How do I use os.makedirs with exist_ok?") is not valid
+FTS5 syntax: dots, hyphens, parentheses and quotes all mean something there.
+Every term is quoted, so nothing the user types can break the MATCH, and the
+terms are OR-ed, because a question rarely repeats every word of its answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Identifiers keep their dots and underscores ("os.makedirs", "exist_ok",
+# "Session.get"); the FTS tokenizer treats "_" as a word character and splits
+# on ".", so a quoted dotted name becomes an exact phrase.
+_TERM = re.compile(r"[A-Za-z0-9_]+(?:[.:][A-Za-z0-9_]+)*")
+
+# Function words that carry no topic; matching on them only adds noise.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up use using very was way we were what when where
+    which while who whom why will with would you your yours yourself yourselves want need get make
+    instead without via one""".split()
+)
+
+
+def query_terms(text: str) -> list[str]:
+    """Return the distinct search terms of `text`, in order, stopwords dropped."""
+    seen: dict[str, None] = {}
+    for match in _TERM.finditer(text):
+        term = match.group(0).strip("._:")
+        low = term.lower()
+        if not term or low in STOPWORDS or (len(term) == 1 and not term.isdigit()):
+            continue
+        seen.setdefault(term, None)
+    return list(seen)
+
+
+def match_expression(text: str) -> str | None:
+    """Return an FTS5 MATCH expression OR-ing the quoted terms of `text`, or None if it has none."""
+    terms = query_terms(text)
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)

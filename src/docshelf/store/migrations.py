@@ -1,0 +1,90 @@
+"""Named, ordered schema migrations for the SQLite shelf; none is ever edited once released.
+
+Each migration runs in the same transaction as the row that records it, so a
+shelf is never left half-migrated. Shelves built by older versions keep opening.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import apsw
+
+Migration = Callable[[apsw.Connection], None]
+
+
+def m001_initial(conn: apsw.Connection) -> None:
+    """Create sources, pages, chunks and the full-text index."""
+    conn.execute(
+        """
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE sources(
+            name TEXT PRIMARY KEY,
+            root TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            last_crawl_at TEXT
+        );
+        CREATE TABLE pages(
+            url TEXT PRIMARY KEY,
+            source TEXT NOT NULL REFERENCES sources(name) ON DELETE CASCADE,
+            title TEXT NOT NULL DEFAULT '',
+            markdown TEXT,
+            content_hash TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            fetched_at TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'skipped')),
+            error TEXT
+        );
+        CREATE INDEX pages_by_source ON pages(source, url);
+        CREATE TABLE chunks(
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL REFERENCES pages(url) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            chunk_number INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            content TEXT NOT NULL,
+            heading_path TEXT NOT NULL DEFAULT '[]',
+            anchor TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            updated_dt TEXT,
+            embed_hash TEXT NOT NULL,
+            embedded INTEGER NOT NULL DEFAULT 0,
+            UNIQUE(url, chunk_number)
+        );
+        CREATE INDEX chunks_by_hash ON chunks(embed_hash, embedded);
+        CREATE INDEX chunks_by_source ON chunks(source, embedded);
+        -- contentless: the indexed text is prepared by docshelf (page title,
+        -- heading path, body with identifiers split), not copied from chunks.
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, headings, body,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("m001_initial", m001_initial),
+]
+
+
+def apply_migrations(conn: apsw.Connection) -> list[str]:
+    """Apply every pending migration in order; return the names applied."""
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    applied = []
+    for name, migration in MIGRATIONS:
+        if name in done:
+            continue
+        with conn:
+            migration(conn)
+            conn.execute(
+                "INSERT INTO migrations(name, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                (name,),
+            )
+        applied.append(name)
+    return applied

@@ -1,0 +1,382 @@
+"""The embedded shelf: one SQLite file (WAL) with FTS5 for BM25 and sqlite-vec for vectors.
+
+Opened through apsw because the stdlib sqlite3 here cannot load extensions.
+A page and all its chunks are written in one transaction, so a reader (in
+this process or another) never sees half a page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import apsw
+import numpy as np
+
+from docshelf.errors import ModelMismatchError, StoreError
+from docshelf.models import Chunk, Page, PageInfo, Source, SourceStats
+from docshelf.store.fts import match_expression
+from docshelf.store.migrations import apply_migrations
+
+# Weights of the FTS columns (title, headings, body) in bm25(): a term in the
+# page title or a heading says more about a chunk than one in its body.
+BM25_WEIGHTS = (4.0, 2.0, 1.0)
+
+_IDENT_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_COMPOUND = re.compile(r"\b\w*(?:_\w+|[a-z][A-Z]\w*)\b")
+
+
+def _load_sqlite_vec(conn: apsw.Connection) -> None:
+    import sqlite_vec
+
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)
+
+
+def identifier_parts(text: str) -> str:
+    """Return the parts of compound identifiers in `text` (`exist_ok` → `exist ok`, `getJson` → `get json`).
+
+    Indexed beside the text so that a question in words finds the identifier.
+    """
+    parts: list[str] = []
+    for match in _COMPOUND.finditer(text):
+        parts.extend(p.lower() for p in _IDENT_PART.findall(match.group(0)))
+    return " ".join(parts)
+
+
+def _vector_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+class SQLiteStore:
+    """A shelf in one SQLite file.
+
+    Args:
+        path: the shelf file, or ":memory:".
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.location = str(path)
+        if self.location != ":memory:":
+            file = Path(path)
+            if file.is_dir():
+                raise StoreError(f"--db {file} is a folder, not a shelf file: give a file path such as {file}/shelf.db")
+            if not file.parent.is_dir():
+                raise StoreError(f"--db {file}: folder {file.parent} does not exist; create it or choose another path")
+        try:
+            self.conn = apsw.Connection(self.location)
+            self.conn.setbusytimeout(10_000)
+            _load_sqlite_vec(self.conn)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            apply_migrations(self.conn)
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open shelf {self.location}: {exc} — is it a docshelf SQLite file?") from exc
+        self._dim: int | None = None
+        identity = self.embedder_identity()
+        if identity:
+            self._dim = identity[1]
+
+    # -- plumbing --------------------------------------------------------------
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Run the block in one transaction (a savepoint when nested)."""
+        try:
+            with self.conn:
+                yield
+        except apsw.Error as exc:
+            raise StoreError(f"shelf {self.location}: write failed: {exc}") from exc
+
+    def _rows(self, sql: str, params: Sequence[object] | dict = ()) -> list[tuple]:
+        try:
+            return list(self.conn.execute(sql, params))
+        except apsw.Error as exc:
+            raise StoreError(f"shelf {self.location}: query failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- identity ------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def embedder_identity(self) -> tuple[str, int] | None:
+        model = self._meta("embed_model")
+        dim = self._meta("embed_dim")
+        return (model, int(dim)) if model and dim else None
+
+    def bind_embedder(self, model_id: str, dim: int) -> None:
+        current = self.embedder_identity()
+        if current is not None:
+            if current != (model_id, dim):
+                raise ModelMismatchError(
+                    f"shelf {self.location} was built with embedding model {current[0]} ({current[1]} dims); "
+                    f"it cannot take vectors of {model_id} ({dim} dims). Use --embedder {current[0]}, "
+                    "or another --db for the new model."
+                )
+            return
+        with self.atomic():
+            self.conn.execute("INSERT INTO meta(key, value) VALUES ('embed_model', ?), ('embed_dim', ?)", (model_id, str(dim)))
+            self.conn.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0("
+                f"chunk_id INTEGER PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine, source TEXT)"
+            )
+        self._dim = dim
+
+    # -- sources -------------------------------------------------------------
+    def upsert_source(self, source: Source) -> None:
+        with self.atomic():
+            self.conn.execute(
+                """INSERT INTO sources(name, root, options, created_at, last_crawl_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET root = excluded.root, options = excluded.options,
+                   last_crawl_at = COALESCE(excluded.last_crawl_at, sources.last_crawl_at)""",
+                (source.name, source.root, json.dumps(source.options), source.created_at, source.last_crawl_at),
+            )
+
+    def get_source(self, name: str) -> Source | None:
+        rows = self._rows("SELECT name, root, options, created_at, last_crawl_at FROM sources WHERE name = ?", (name,))
+        return _source(rows[0]) if rows else None
+
+    def list_sources(self) -> list[SourceStats]:
+        rows = self._rows(
+            """SELECT s.name, s.root, s.options, s.created_at, s.last_crawl_at,
+                   (SELECT count(*) FROM pages p WHERE p.source = s.name AND p.status = 'ok'),
+                   (SELECT count(*) FROM pages p WHERE p.source = s.name AND p.status = 'failed'),
+                   (SELECT count(*) FROM pages p WHERE p.source = s.name AND p.status = 'skipped'),
+                   (SELECT count(*) FROM chunks c WHERE c.source = s.name),
+                   (SELECT count(*) FROM chunks c WHERE c.source = s.name AND c.embedded = 1)
+               FROM sources s ORDER BY s.name"""
+        )
+        return [SourceStats(_source(r[:5]), *r[5:]) for r in rows]
+
+    def remove_source(self, name: str) -> int:
+        with self.atomic():
+            urls = [r[0] for r in self.conn.execute("SELECT url FROM pages WHERE source = ?", (name,))]
+            self._delete_chunks_of(urls)
+            self.conn.execute("DELETE FROM pages WHERE source = ?", (name,))
+            self.conn.execute("DELETE FROM sources WHERE name = ?", (name,))
+        return len(urls)
+
+    # -- pages ---------------------------------------------------------------
+    def page_states(self, source: str) -> dict[str, PageInfo]:
+        rows = self._rows(_PAGE_INFO_SQL + " WHERE p.source = ?", (source,))
+        return {r[0]: _page_info(r) for r in rows}
+
+    def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
+        if len(chunks) != len(embed_hashes):
+            raise ValueError("one embed hash per chunk")
+        with self.atomic():
+            known = self._vectors_for(set(embed_hashes))
+            self._delete_chunks_of([page.url])
+            self._upsert_page(page)
+            pending = 0
+            for chunk, embed_hash in zip(chunks, embed_hashes):
+                chunk_id = self._insert_chunk(chunk, page.title, embed_hash, embedded=embed_hash in known)
+                if embed_hash in known:
+                    self._insert_vector(chunk_id, known[embed_hash], chunk.source)
+                else:
+                    pending += 1
+        return pending
+
+    def record_failure(self, page: Page) -> None:
+        with self.atomic():
+            updated = self.conn.execute(
+                "UPDATE pages SET status = ?, error = ?, fetched_at = ? WHERE url = ? RETURNING url",
+                (page.status, page.error, page.fetched_at, page.url),
+            ).fetchall()
+            if not updated:
+                self._upsert_page(page)
+
+    def touch_page(self, url: str, fetched_at: str) -> None:
+        with self.atomic():
+            self.conn.execute("UPDATE pages SET fetched_at = ?, status = 'ok', error = NULL WHERE url = ?", (fetched_at, url))
+
+    def remove_pages(self, source: str, urls: Iterable[str]) -> int:
+        urls = list(urls)
+        with self.atomic():
+            self._delete_chunks_of(urls)
+            for url in urls:
+                self.conn.execute("DELETE FROM pages WHERE source = ? AND url = ?", (source, url))
+        return len(urls)
+
+    def list_pages(self, source: str, prefix: str | None = None, limit: int = 100, offset: int = 0) -> list[PageInfo]:
+        sql, params = _PAGE_INFO_SQL + " WHERE p.source = ?", [source]
+        if prefix:
+            sql += " AND substr(p.url, 1, length(?)) = ?"
+            params += [prefix, prefix]
+        rows = self._rows(sql + " ORDER BY p.url LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [_page_info(r) for r in rows]
+
+    def count_pages(self, source: str, prefix: str | None = None) -> int:
+        sql, params = "SELECT count(*) FROM pages WHERE source = ?", [source]
+        if prefix:
+            sql += " AND substr(url, 1, length(?)) = ?"
+            params += [prefix, prefix]
+        return self._rows(sql, params)[0][0]
+
+    def get_page(self, url: str) -> PageInfo | None:
+        rows = self._rows(_PAGE_INFO_SQL + " WHERE p.url = ?", (url,))
+        return _page_info(rows[0]) if rows else None
+
+    def get_page_markdown(self, url: str) -> str | None:
+        rows = self._rows("SELECT markdown FROM pages WHERE url = ?", (url,))
+        return rows[0][0] if rows else None
+
+    def get_chunks(self, url: str, start: int = 0, limit: int | None = None) -> list[Chunk]:
+        rows = self._rows(
+            _CHUNK_SQL + " WHERE c.url = ? AND c.chunk_number >= ? ORDER BY c.chunk_number LIMIT ?",
+            (url, start, -1 if limit is None else limit),
+        )
+        return [_chunk(r) for r in rows]
+
+    # -- vectors -------------------------------------------------------------
+    def pending_embeddings(self, source: str | None = None, limit: int = 256) -> list[tuple[str, Chunk]]:
+        where = "c.embedded = 0" + (" AND c.source = ?" if source else "")
+        params: list[object] = [source] if source else []
+        rows = self._rows(
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, ", 1)
+            + f" WHERE {where} GROUP BY c.embed_hash ORDER BY c.id LIMIT ?",
+            [*params, limit],
+        )
+        return [(r[0], _chunk(r[1:])) for r in rows]
+
+    def store_embeddings(self, vectors: dict[str, np.ndarray]) -> int:
+        updated = 0
+        with self.atomic():
+            for embed_hash, vector in vectors.items():
+                rows = self.conn.execute(
+                    "UPDATE chunks SET embedded = 1 WHERE embed_hash = ? AND embedded = 0 RETURNING id, source",
+                    (embed_hash,),
+                ).fetchall()
+                for chunk_id, source in rows:
+                    self._insert_vector(chunk_id, vector, source)
+                updated += len(rows)
+        return updated
+
+    # -- search --------------------------------------------------------------
+    def search_bm25(self, query: str, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
+        expression = match_expression(query)
+        if expression is None:
+            return []
+        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+        sql = f"SELECT f.rowid, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts f"
+        params: list[object] = [expression]
+        if sources:
+            sql += " JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND c.source IN (%s)" % ",".join(
+                "?" * len(sources)
+            )
+            params += list(sources)
+        else:
+            sql += " WHERE chunks_fts MATCH ?"
+        return [(r[0], r[1]) for r in self._rows(sql + " ORDER BY score DESC LIMIT ?", [*params, limit])]
+
+    def search_vector(self, vector: np.ndarray, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
+        if self._dim is None:
+            return []
+        sql = "SELECT chunk_id, distance FROM chunk_vectors WHERE embedding MATCH ? AND k = ?"
+        params: list[object] = [_vector_blob(vector), limit]
+        if sources:
+            sql += " AND source IN (%s)" % ",".join("?" * len(sources))
+            params += list(sources)
+        return [(r[0], 1.0 - r[1]) for r in self._rows(sql + " ORDER BY distance", params)]
+
+    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        rows = self._rows(
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1) + " WHERE c.id IN (%s)" % ",".join("?" * len(ids)),
+            list(ids),
+        )
+        return {r[0]: _chunk(r[1:]) for r in rows}
+
+    # -- internals -------------------------------------------------------------
+    def _vectors_for(self, hashes: set[str]) -> dict[str, bytes]:
+        if not hashes or self._dim is None:
+            return {}
+        found: dict[str, bytes] = {}
+        for embed_hash in hashes:
+            rows = self.conn.execute(
+                """SELECT v.embedding FROM chunks c JOIN chunk_vectors v ON v.chunk_id = c.id
+                   WHERE c.embed_hash = ? AND c.embedded = 1 LIMIT 1""",
+                (embed_hash,),
+            ).fetchall()
+            if rows:
+                found[embed_hash] = rows[0][0]
+        return found
+
+    def _delete_chunks_of(self, urls: list[str]) -> None:
+        for url in urls:
+            ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE url = ?", (url,))]
+            for chunk_id in ids:
+                self.conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (chunk_id,))
+                if self._dim is not None:
+                    self.conn.execute("DELETE FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,))
+            self.conn.execute("DELETE FROM chunks WHERE url = ?", (url,))
+
+    def _upsert_page(self, page: Page) -> None:
+        self.conn.execute(
+            """INSERT INTO pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at, status, error)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(url) DO UPDATE SET source = excluded.source, title = excluded.title,
+               markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
+               last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
+               status = excluded.status, error = excluded.error""",
+            (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
+             page.last_modified, page.fetched_at, page.status, page.error),
+        )
+
+    def _insert_chunk(self, chunk: Chunk, page_title: str, embed_hash: str, embedded: bool) -> int:
+        (chunk_id,) = self.conn.execute(
+            """INSERT INTO chunks(url, source, chunk_number, title, summary, content, heading_path, anchor,
+                                  metadata, updated_dt, embed_hash, embedded)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            (chunk.url, chunk.source, chunk.chunk_number, chunk.title, chunk.summary, chunk.content,
+             json.dumps(chunk.heading_path, ensure_ascii=False), chunk.anchor,
+             json.dumps(chunk.metadata, ensure_ascii=False), chunk.updated_dt, embed_hash, int(embedded)),
+        ).fetchone()
+        headings = " ".join(chunk.heading_path)
+        self.conn.execute(
+            "INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (?, ?, ?, ?)",
+            (chunk_id, page_title + " " + identifier_parts(page_title),
+             headings + " " + identifier_parts(headings),
+             chunk.content + "\n" + identifier_parts(chunk.content)),
+        )
+        return chunk_id
+
+    def _insert_vector(self, chunk_id: int, vector: bytes | np.ndarray, source: str) -> None:
+        blob = vector if isinstance(vector, bytes) else _vector_blob(vector)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO chunk_vectors(chunk_id, embedding, source) VALUES (?, ?, ?)", (chunk_id, blob, source)
+        )
+
+
+_PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
+    (SELECT count(*) FROM chunks c WHERE c.url = p.url), p.fetched_at, p.error,
+    p.content_hash, p.etag, p.last_modified FROM pages p"""
+
+_CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path,
+    c.anchor, c.metadata, c.updated_dt FROM chunks c"""
+
+
+def _source(row: Sequence) -> Source:
+    return Source(name=row[0], root=row[1], options=json.loads(row[2]), created_at=row[3], last_crawl_at=row[4])
+
+
+def _page_info(row: Sequence) -> PageInfo:
+    return PageInfo(
+        url=row[0], source=row[1], title=row[2], status=row[3], chunks=row[4], fetched_at=row[5],
+        error=row[6], content_hash=row[7], etag=row[8], last_modified=row[9],
+    )
+
+
+def _chunk(row: Sequence) -> Chunk:
+    return Chunk(
+        url=row[0], source=row[1], chunk_number=row[2], title=row[3], summary=row[4], content=row[5],
+        heading_path=json.loads(row[6]), anchor=row[7], metadata=json.loads(row[8]), updated_dt=row[9],
+    )

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import click
 
 from docshelf import config
-from docshelf.errors import DocshelfError
+from docshelf.errors import DocshelfError, ModelMismatchError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_PAGES_FAILED = 1
@@ -44,6 +44,11 @@ class ShelfContext:
 
         def factory():
             identity = self.store.embedder_identity()
+            if identity and self.embedder_name and self.embedder_name != identity[0]:
+                raise ModelMismatchError(
+                    f"shelf {self.db} was built with embedding model {identity[0]} ({identity[1]} dims), "
+                    f"not {self.embedder_name}; drop --embedder, or use another --db for the new model"
+                )
             name = self.embedder_name or (identity[0] if identity else config.setting("DOCSHELF_EMBEDDER"))
             return get_embedder(name)
 
@@ -269,3 +274,10 @@ def rm(shelf: ShelfContext, source: str, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="docshelf")
+
+
+from docshelf.cli_records import copy_command, export_command, import_command  # noqa: E402
+
+cli.add_command(import_command)
+cli.add_command(export_command)
+cli.add_command(copy_command)

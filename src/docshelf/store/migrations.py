@@ -73,18 +73,27 @@ MIGRATIONS: list[tuple[str, Migration]] = [
 
 
 def apply_migrations(conn: apsw.Connection) -> list[str]:
-    """Apply every pending migration in order; return the names applied."""
+    """Apply every pending migration in order; return the names applied.
+
+    Each runs under BEGIN IMMEDIATE and re-checks what is applied, so two
+    processes opening a new shelf at once do not both run it.
+    """
     conn.execute("CREATE TABLE IF NOT EXISTS migrations(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
     applied = []
     for name, migration in MIGRATIONS:
-        if name in done:
+        if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchall():
             continue
-        with conn:
-            migration(conn)
-            conn.execute(
-                "INSERT INTO migrations(name, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                (name,),
-            )
-        applied.append(name)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchall():
+                migration(conn)
+                conn.execute(
+                    "INSERT INTO migrations(name, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (name,),
+                )
+                applied.append(name)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     return applied

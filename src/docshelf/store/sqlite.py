@@ -112,20 +112,24 @@ class SQLiteStore:
         return (model, int(dim)) if model and dim else None
 
     def bind_embedder(self, model_id: str, dim: int) -> None:
-        current = self.embedder_identity()
-        if current is not None:
-            if current != (model_id, dim):
-                raise ModelMismatchError(
-                    f"shelf {self.location} was built with embedding model {current[0]} ({current[1]} dims); "
-                    f"it cannot take vectors of {model_id} ({dim} dims). Use --embedder {current[0]}, "
-                    "or another --db for the new model."
+        if self.embedder_identity() is None:
+            with self.atomic():
+                # OR IGNORE: another process may bind the new shelf first; the check below then decides.
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('embed_model', ?), ('embed_dim', ?)",
+                    (model_id, str(dim)),
                 )
-            return
-        with self.atomic():
-            self.conn.execute("INSERT INTO meta(key, value) VALUES ('embed_model', ?), ('embed_dim', ?)", (model_id, str(dim)))
-            self.conn.execute(
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0("
-                f"chunk_id INTEGER PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine, source TEXT)"
+                self.conn.execute(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0("
+                    f"chunk_id INTEGER PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine, source TEXT)"
+                )
+        current = self.embedder_identity()
+        if current != (model_id, dim):
+            assert current is not None
+            raise ModelMismatchError(
+                f"shelf {self.location} was built with embedding model {current[0]} ({current[1]} dims); "
+                f"it cannot take vectors of {model_id} ({dim} dims). Use --embedder {current[0]}, "
+                "or another --db for the new model."
             )
         self._dim = dim
 

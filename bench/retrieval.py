@@ -1,0 +1,121 @@
+"""Retrieval quality on the dev question set: Hit@1/5/10 and MRR@10 for bm25, vector and hybrid.
+
+    python bench/retrieval.py                     # index the three dev sites (or reuse bench/out/dev.db), score
+    python bench/retrieval.py --reindex           # rebuild the shelf first
+    python bench/retrieval.py --questions FILE    # another question set (same format)
+
+All sites go into one shelf and every question is searched in all of it,
+as ../shared/eval/README.md prescribes. Prints Markdown tables, and query
+latency (p50/p95, query embedding included) for each mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from docshelf.embed import get_embedder
+from docshelf.ingest import Ingestor
+from docshelf.search import HybridSearcher
+from docshelf.store.sqlite import SQLiteStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+from docsite import EVAL, SITES, docroot, serve  # noqa: E402
+
+OUT = Path(__file__).parent / "out"
+PORT = 8731  # fixed, so a reused shelf keeps matching URLs across runs
+
+
+def load_scorer():
+    spec = importlib.util.spec_from_file_location("score", EVAL / "score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_shelf(db: Path, sites: dict[str, str]) -> None:
+    db.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, serve(docroot(Path(tmp), sites), PORT) as base:
+        store = SQLiteStore(db)
+        ingestor = Ingestor(store, get_embedder)
+        for name in sites:
+            started = time.monotonic()
+            summary = ingestor.add(f"{base}/{name}/", source=name)
+            print(f"indexed {name}: {summary.pages_ok} pages, {summary.chunks} chunks, "
+                  f"{summary.pages_failed} failed, {time.monotonic() - started:.1f}s", file=sys.stderr)
+        store.close()
+
+
+def run_mode(searcher: HybridSearcher, questions: list[dict], mode: str, k: int) -> tuple[list[dict], list[float]]:
+    results, latencies = [], []
+    for q in questions:
+        started = time.perf_counter()
+        hits = searcher.search(q["question"], k=k, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        results.append({"id": q["id"], "hits": [{"url": h.url} for h in hits]})
+    return results, latencies
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    lines = ["| run | n | Hit@1 | Hit@5 | Hit@10 | MRR@10 |", "|---|---:|---:|---:|---:|---:|"]
+    for name, m in rows:
+        lines.append(f"| {name} | {m['n']} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['hit@10']:.3f} | {m['mrr@10']:.3f} |")
+    return "\n".join(lines)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=Path, default=EVAL / "dev" / "questions.jsonl")
+    parser.add_argument("--db", type=Path, default=OUT / "dev.db")
+    parser.add_argument("--reindex", action="store_true")
+    parser.add_argument("--modes", default="bm25,vector,hybrid")
+    parser.add_argument("--misses", action="store_true", help="list the questions hybrid misses at rank 1")
+    args = parser.parse_args()
+
+    OUT.mkdir(exist_ok=True)
+    if args.reindex or not args.db.exists():
+        build_shelf(args.db, SITES)
+    scorer = load_scorer()
+    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    store = SQLiteStore(args.db)
+    searcher = HybridSearcher(store, get_embedder)
+    searcher.search("warm up the model", k=1)
+
+    overall, latency_rows, scored = [], [], {}
+    for mode in args.modes.split(","):
+        results, latencies = run_mode(searcher, questions, mode, 10)
+        s = scorer.score(questions, results)
+        scored[mode] = s
+        overall.append((mode, s["overall"]))
+        latency_rows.append(f"| {mode} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} |")
+    print(f"## {args.questions} ({len(questions)} questions)\n")
+    print(table(overall))
+    for group in ("by_kind", "by_site"):
+        print(f"\n### {group.replace('_', ' ')}\n")
+        print(table([(f"{mode} · {key}", m) for mode, s in scored.items() for key, m in s[group].items()]))
+    print("\n### query latency (ms, query embedding included)\n")
+    print("| mode | p50 | p95 |\n|---|---:|---:|\n" + "\n".join(latency_rows))
+    if args.misses and "hybrid" in scored:
+        print("\n### hybrid: questions not answered at rank 1\n")
+        for q in questions:
+            rank = scored["hybrid"]["ranks"][q["id"]]
+            if rank != 1:
+                print(f"- {q['id']} ({q['kind']}) rank {rank}: {q['question']} → {q['answers']}")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Remove what is not the page's own content: navigation, chrome, widgets and permalink marks.
+
+Runs on the whole document before main-content detection, so that the generic
+fallback measures prose without menus and whatever block it picks holds no chrome.
+"""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+from docshelf.extract.dom import clean_text, remove_all
+
+# Elements that never carry readable text worth keeping.
+_NON_CONTENT = "script, style, noscript, template, svg, iframe, object, embed, canvas, link, form, button, input, select, textarea"
+
+# Site chrome, by role and by the class names of the themes docshelf knows.
+_CHROME = (
+    "nav, [role=navigation], [role=search], [role=banner], [role=contentinfo], [role=complementary], footer,"
+    " .sphinxsidebar, .related, .md-sidebar, .md-header, .md-footer, .md-top, .md-source-file, .md-skip,"
+    " .theme-doc-sidebar-container, .theme-doc-toc-mobile, .theme-doc-toc-desktop, .theme-doc-footer,"
+    " .theme-doc-breadcrumbs, .theme-doc-version-banner, .theme-back-to-top-button, .pagination-nav,"
+    " .wy-nav-side, .wy-breadcrumbs, .rst-footer-buttons, .bs-sidebar, .bd-sidebar, .bd-sidebar-primary,"
+    " .bd-sidebar-secondary, .bd-header, .bd-footer, .prev-next-area, .prev-next-footer, .related-pages,"
+    " .sidebar-drawer, .toc-drawer, .mobile-header, .breadcrumbs, .breadcrumb, .pager, .skip-link,"
+    # Hand-written sites (SQLite's among them) name their chrome with these common class names.
+    # `aside.sidebar` is kept: that is the Sphinx sidebar directive, a side note of the text.
+    " .menu, .navbar, .topbar, .masthead, .tagline, .logo, .site-header, .site-footer, #header, #footer,"
+    " .sidebar:not(aside), #sidebar"
+)
+
+# Marks and widgets inside the article: permalinks, tables of contents, edit
+# buttons, feedback and cookie prompts.
+_IN_ARTICLE = (
+    "a.headerlink, a.hash-link, a.anchor, a.anchorjs-link, a.anchor-link, .md-content__button,"
+    " .theme-edit-this-page, .edit-this-page, .toc, #toc, .table-of-contents, [role=doc-toc], .contents.topic,"
+    " [class^=toc]:not([class*=toctree]), [class*=-toc], [class*=_toc], [class*=feedback], [class*=cookie],"
+    " [id*=cookie], [class*=consent], .copybtn, .linenos, .linenodiv"
+)
+
+_EDIT_OR_SKIP_LINK = re.compile(
+    r"^(edit( this page| this page on \w+| on \w+| page| source)?|view (page )?source|show source|"
+    r"suggest (an )?edits?|improve this (page|doc)|skip to (main )?content|back to top)$",
+    re.IGNORECASE,
+)
+
+
+def remove_boilerplate(root: LexborNode) -> None:
+    """Strip chrome, non-content elements, permalink marks and edit links from `root`, in place."""
+    remove_all(root.css(_NON_CONTENT))
+    remove_all(root.css(_CHROME))
+    remove_all(root.css(_IN_ARTICLE))
+    remove_all(h for h in root.css("header") if h.css_first("h1") is None)
+    remove_all(a for a in root.css("a") if _is_edit_or_skip_link(a))
+
+
+def _is_edit_or_skip_link(link: LexborNode) -> bool:
+    """Return whether the link is an "Edit this page", "View source" or "Skip to content" link."""
+    text = link.text(deep=True)
+    # Pages have thousands of links; only short ones can match, so skip the regex for the rest.
+    return len(text) < 60 and _EDIT_OR_SKIP_LINK.match(clean_text(link)) is not None

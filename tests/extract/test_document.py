@@ -1,0 +1,91 @@
+"""extract_html and extract_document: titles, pass-through, and pages with nothing to keep."""
+
+from __future__ import annotations
+
+import pytest
+
+from docshelf.errors import ExtractError
+from docshelf.extract import Extracted, extract_document, extract_html
+
+URL = "https://docs.example.org/guide/intro.html"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "<html><head><title>Empty</title></head><body></body></html>",
+        "<html><body>   \n  </body></html>",
+        "<html><body><script>var x = 1;</script><style>p {}</style></body></html>",
+    ],
+)
+def test_empty_page_raises(html: str) -> None:
+    with pytest.raises(ExtractError) as raised:
+        extract_html(html, URL)
+    assert raised.value.url == URL
+    assert raised.value.reason == "no main content"
+
+
+def test_page_of_only_navigation_raises() -> None:
+    html = """<html><head><title>Site</title></head><body>
+      <header><a href="/">Home</a> <form role="search"><input name="q"></form></header>
+      <nav><ul><li><a href="a.html">Alpha</a></li><li><a href="b.html">Beta</a></li></ul></nav>
+      <div class="sidebar"><a href="c.html">Gamma</a></div>
+      <footer>© 2024 Example</footer></body></html>"""
+    with pytest.raises(ExtractError, match="no main content"):
+        extract_html(html, URL)
+
+
+def test_page_of_bare_links_raises() -> None:
+    html = "<html><body><ul><li><a href='a.html'>Alpha page</a></li><li><a href='b.html'>Beta page</a></li></ul></body></html>"
+    with pytest.raises(ExtractError):
+        extract_html(html, URL)
+
+
+@pytest.mark.parametrize(
+    ("head_title", "body", "expected"),
+    [
+        ("API — Flask Documentation (3.1.x)", "<p>text</p>", "API"),
+        ("Components | Widgets UI", "<p>text</p>", "Components"),
+        ("Commands - widgetctl", "<p>text</p>", "Commands"),
+        ("SELECT", "<p>text</p>", "SELECT"),
+        ("Ignored — Site", "<h1>The h1 wins</h1><p>text</p>", "The h1 wins"),
+        ("Page — Site", "<h1>1. Overview</h1><p>a</p><h1>2. Details</h1><p>b</p>", "Page"),
+        ("", "<p>text</p>", ""),
+    ],
+)
+def test_html_title(head_title: str, body: str, expected: str) -> None:
+    html = f"<html><head><title>{head_title}</title></head><body><main>{body}</main></body></html>"
+    assert extract_html(html, URL).title == expected
+
+
+def test_markdown_passes_through_with_normalised_newlines() -> None:
+    text = "Intro line\r\n\r\n# Getting started {#start}\r\n\r\nUse `exist_ok=True`.\r\n\r\n\r\n"
+    assert extract_document(text, "markdown", "file:///docs/start.md") == Extracted(
+        title="Getting started",
+        markdown="Intro line\n\n# Getting started {#start}\n\nUse `exist_ok=True`.\n",
+    )
+
+
+def test_markdown_without_h1_is_titled_by_its_file_name() -> None:
+    assert extract_document("## Only h2\n", "markdown", "https://x.org/docs/README.md").title == "README.md"
+
+
+def test_text_is_titled_by_its_first_line() -> None:
+    extracted = extract_document("\n  Release notes\nline two\r\n", "text", "https://x.org/NEWS.txt")
+    assert extracted == Extracted(title="Release notes", markdown="  Release notes\nline two\n")
+
+
+def test_html_kind_is_converted() -> None:
+    extracted = extract_document("<main><h1>Hi</h1><p>there</p></main>", "html", URL)
+    assert extracted == Extracted(title="Hi", markdown="# Hi\n\nthere\n")
+
+
+def test_empty_markdown_raises() -> None:
+    with pytest.raises(ExtractError):
+        extract_document("\n\n", "markdown", "https://x.org/empty.md")
+
+
+def test_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="pdf"):
+        extract_document("x", "pdf", URL)

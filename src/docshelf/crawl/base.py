@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from docshelf.errors import CrawlError
 
 ContentKind = Literal["html", "markdown", "text"]
+DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder"]
+Validators = Callable[[str], "tuple[str | None, str | None] | None"]
+"""Looks up the stored (etag, last_modified) of a URL, or None when the URL was never stored."""
 
 
 @dataclass(frozen=True)
@@ -61,3 +65,16 @@ class CrawlOutcome:
     fetched: Fetched | None = None
     not_modified: bool = False
     error: CrawlError | None = None
+
+
+@dataclass
+class CrawlReport:
+    """How a crawl went as a whole, filled in while its outcomes are iterated."""
+
+    discovered_by: DiscoveryMethod | None = None
+    """Where the page list came from; set once discovery has run."""
+    complete: bool = False
+    """True once every URL in scope was attempted; False when cut by `max_pages` or stopped early.
+
+    Only a complete crawl proves that a page missing from it is gone from the site.
+    """

@@ -1,0 +1,300 @@
+"""The crawl of a website: start page, discovery, then a bounded pool of fetches streamed as outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
+from docshelf.crawl.discover import Discovery
+from docshelf.crawl.fetcher import Fetcher, is_unreachable
+from docshelf.crawl.frontier import Frontier
+from docshelf.crawl.local import crawl_folder, is_local
+from docshelf.crawl.page import PageLoader
+from docshelf.crawl.robots import RobotsCache
+from docshelf.crawl.scope import Scope
+from docshelf.crawl.urls import normalize_url
+from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
+
+
+def crawl(
+    root: str,
+    options: CrawlOptions,
+    *,
+    validators: Validators | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> CrawlRun:
+    """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
+
+    Outcomes stream as fetches complete, one per URL attempted: fetched, `not_modified`
+    (HTTP 304), or an `error` (`FetchError` = failed, `SkippedPage` = skipped, each with a
+    short reason). Nothing is fetched until iteration starts.
+
+    How pages are found, in order: the `llms.txt` in the start URL's folder, then at the
+    host root; the sitemaps named in robots.txt, then `sitemap.xml` in the start's folder
+    and at the root; else links followed breadth first from the start page. A page list
+    from `llms.txt` or a sitemap is authoritative: its pages are fetched and no links are
+    followed. The start page is always fetched first. `max_depth` counts link hops from
+    the start page; the pages of a list are one hop away. `max_pages` counts fetches.
+
+    Once iteration ends, the returned `CrawlRun` tells how it went:
+
+    - `complete`: every URL in scope was attempted, so a stored page the crawl did not
+      report is gone from the site and may be deleted. False when `max_pages` cut the
+      crawl short, or when iteration stopped early.
+    - `discovered_by`: "llms.txt", "sitemap", "links" or "folder".
+
+    ```python
+    async with crawl("https://docs.example.com/", CrawlOptions(max_pages=100)) as run:
+        async for outcome in run:
+            ...
+    if run.complete:
+        ...
+    ```
+
+    Args:
+        root: an http(s) URL (`https://` is assumed when no scheme is given), a folder or
+            file path, or a `file://` URL.
+        options: scope and politeness.
+        validators: returns the stored (etag, last_modified) of a URL. Pages from a page
+            list (and local files) are then requested conditionally and reported as
+            `not_modified` when unchanged. A link-following crawl needs the links of every
+            page, so it (like the start page) is always fetched in full.
+        client: the `httpx.AsyncClient` to use (not closed here); by default one is created
+            and closed. Redirects are always followed by the crawler, to check each hop.
+
+    Raises (from the first iteration step):
+        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist.
+    """
+    report = CrawlReport()
+    if is_local(root):
+        return CrawlRun(crawl_folder(root, options, report, validators), report)
+    return CrawlRun(_crawl_site(start_url(root), options, report, validators, client), report)
+
+
+class CrawlRun:
+    """An async iterator of `CrawlOutcome`s that also reports whether the crawl was complete.
+
+    Use it as an async context manager (or call `aclose()`) to stop the fetches in flight
+    when you leave the loop early.
+    """
+
+    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None], report: CrawlReport) -> None:
+        self._outcomes = outcomes
+        self.report = report
+
+    @property
+    def complete(self) -> bool:
+        """Return True once every URL in scope was attempted (not cut by `max_pages`, not stopped early)."""
+        return self.report.complete
+
+    @property
+    def discovered_by(self) -> DiscoveryMethod | None:
+        """Return where the page list came from: "llms.txt", "sitemap", "links" or "folder"."""
+        return self.report.discovered_by
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> CrawlOutcome:
+        return await self._outcomes.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the crawl, cancelling the fetches in flight."""
+        await self._outcomes.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def start_url(root: str) -> str:
+    """Return the normalised start URL for a root given by the user, adding `https://` when it has no scheme.
+
+    Raises:
+        ConfigError: the root is not a usable http(s) URL.
+    """
+    root = root.strip()
+    if "://" not in root:
+        root = f"https://{root}"
+    try:
+        url = normalize_url(root)
+    except ValueError as exc:
+        raise ConfigError(f"{root} is not a valid URL: {exc}") from exc
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ConfigError(f"{root} is not an http(s) URL or a folder")
+    return url
+
+
+async def _crawl_site(
+    start: str,
+    options: CrawlOptions,
+    report: CrawlReport,
+    validators: Validators | None,
+    client: httpx.AsyncClient | None,
+) -> AsyncGenerator[CrawlOutcome, None]:
+    """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
+    async with _http_client(client, options) as http:
+        site = SiteCrawl(http, start, options, report)
+        # aclosing: leaving early must cancel the fetches in flight before the client closes.
+        async with aclosing(site.run(validators)) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
+
+
+@asynccontextmanager
+async def _http_client(
+    client: httpx.AsyncClient | None, options: CrawlOptions
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Yield `client`, or a new client configured from `options` that is closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    headers = {"User-Agent": options.user_agent}
+    async with httpx.AsyncClient(headers=headers, timeout=options.timeout, follow_redirects=False) as own:
+        yield own
+
+
+class SiteCrawl:
+    """The state of one website crawl: scope, frontier, and the number of fetches started."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        start: str,
+        options: CrawlOptions,
+        report: CrawlReport,
+    ) -> None:
+        self._start = start
+        self._options = options
+        self._report = report
+        self._fetcher = Fetcher(client, options)
+        self._robots = RobotsCache(self._fetcher, options.robots_agent, enabled=options.respect_robots)
+        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options))
+        self._frontier = Frontier()
+        self._started = 0
+
+    async def run(self, validators: Validators | None = None) -> AsyncGenerator[CrawlOutcome, None]:
+        """Yield the start page's outcome, then those of every page discovered from it."""
+        first = await self._open()
+        self._frontier.claim(first.url)
+        if self._loader.scope.matches_globs(first.url):
+            yield first
+        method, pages = await self._discover(first)
+        self._report.discovered_by = method
+        if method != "links":
+            self._loader.validators = validators
+        for url in pages:
+            self._enqueue(url, 1)
+        async with aclosing(self._fetch_frontier(follow_links=method == "links")) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
+        self._report.complete = not self._frontier.has_pending()
+
+    async def _open(self) -> CrawlOutcome:
+        """Return the start page's outcome, and set the scope from where the start URL really is.
+
+        The start page is fetched unconditionally: its links may be needed for discovery.
+        Redirects of the start URL are followed wherever they go (`example.com` →
+        `www.example.com/en/`), and the scope is the final URL's.
+
+        Raises:
+            ConfigError: the server cannot be reached, or the start page is not there.
+        """
+        start = self._start
+        self._frontier.claim(start)
+        reason = await self._robots.reason_to_skip(start)
+        if reason:
+            return CrawlOutcome(start, error=SkippedPage(start, reason))
+        self._started += 1
+        try:
+            reply = await self._loader.fetch(start, self._robots.reason_to_skip, conditional=False)
+        except FetchError as exc:
+            if is_unreachable(exc):
+                raise ConfigError(f"cannot reach {start}: {exc.reason} — check the address") from exc
+            return CrawlOutcome(start, error=exc)
+        except SkippedPage as exc:
+            return CrawlOutcome(start, error=exc)
+        if reply.status in (404, 410):
+            raise ConfigError(f"cannot reach {start}: HTTP {reply.status} — check the address")
+        self._frontier.claim(reply.url)
+        self._loader.scope = Scope.for_start(reply.url, self._options)
+        try:
+            return self._loader.outcome(reply, depth=0)
+        except CrawlError as exc:
+            return CrawlOutcome(start, error=exc)
+
+    async def _discover(self, first: CrawlOutcome) -> tuple[DiscoveryMethod, list[str]]:
+        """Return how the pages were found and the pages to fetch after the start page."""
+        scope = self._loader.scope
+        policy = await self._robots.policy(scope.start)
+        listed = await Discovery(self._fetcher, scope, policy, self._options.max_bytes).page_list()
+        if listed:
+            return listed
+        links = first.fetched.links if first.fetched else []
+        return "links", [link for link in links if scope.accepts(link)]
+
+    async def _fetch_frontier(self, *, follow_links: bool) -> AsyncGenerator[CrawlOutcome, None]:
+        """Yield outcomes as fetches complete, keeping up to `concurrency` fetches in flight."""
+        in_flight: set[asyncio.Task[CrawlOutcome]] = set()
+        try:
+            while True:
+                for skipped in await self._start_fetches(in_flight):
+                    yield skipped
+                if not in_flight:
+                    return
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    outcome = task.result()
+                    # A redirect or canonical URL may lead to a page already reported under that URL.
+                    if not self._frontier.claim(outcome.url):
+                        continue
+                    if follow_links and outcome.fetched:
+                        self._enqueue_links(outcome.fetched.links, outcome.fetched.depth + 1)
+                    yield outcome
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _start_fetches(self, in_flight: set[asyncio.Task[CrawlOutcome]]) -> list[CrawlOutcome]:
+        """Start fetches from the frontier up to the limits; return the outcomes of URLs robots.txt rules out."""
+        skipped = []
+        while len(in_flight) < self._options.concurrency and self._budget_left():
+            item = self._frontier.pop()
+            if item is None:
+                break
+            url, depth = item
+            reason = await self._robots.reason_to_skip(url)
+            if reason:
+                self._frontier.claim(url)
+                skipped.append(CrawlOutcome(url, error=SkippedPage(url, reason)))
+            else:
+                self._started += 1
+                in_flight.add(asyncio.create_task(self._loader.load(url, depth)))
+        return skipped
+
+    def _budget_left(self) -> bool:
+        """Return True while `max_pages` allows another fetch."""
+        return self._options.max_pages is None or self._started < self._options.max_pages
+
+    def _enqueue_links(self, links: list[str], depth: int) -> None:
+        """Queue the links of a page that are in scope."""
+        for link in links:
+            if self._loader.scope.accepts(link):
+                self._enqueue(link, depth)
+
+    def _enqueue(self, url: str, depth: int) -> None:
+        """Queue `url` unless it lies deeper than `max_depth`."""
+        if self._options.max_depth is None or depth <= self._options.max_depth:
+            self._frontier.add(url, depth)

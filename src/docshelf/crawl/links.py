@@ -1,0 +1,70 @@
+"""Links out of a page: `<a href>` (resolved against `<base href>`), `<link rel=canonical>`, Markdown links."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser
+
+from docshelf.crawl.urls import is_asset, is_web_url, normalize_url
+
+# [text](url) or [text](<url> "title"); images (![alt](src)) are left out by the lookbehind.
+_MARKDOWN_LINK = re.compile(r"""(?<!!)\[[^\]]*\]\(\s*(?:<([^>]*)>|([^)\s]+))(?:\s+["'][^)]*["'])?\s*\)""")
+
+
+@dataclass
+class PageLinks:
+    """The links of one page, normalised, deduplicated and in document order."""
+
+    links: list[str] = field(default_factory=list)
+    """http(s) links that may be pages (assets such as images and PDFs left out)."""
+    canonical: str | None = None
+    """The page's `<link rel="canonical">` target, if it names an http(s) URL."""
+
+
+def html_links(html: str, url: str) -> PageLinks:
+    """Return the page links and canonical URL of the HTML document at `url`.
+
+    Relative links resolve against `<base href>` when the document has one. Fragments are
+    dropped, and `mailto:`, `javascript:` and other non-web links are left out.
+    """
+    tree = LexborHTMLParser(html)
+    base = url
+    base_node = tree.css_first("base[href]")
+    if base_node is not None:
+        base = _resolve(base_node.attributes.get("href"), url) or url
+    canonical = None
+    for node in tree.css("link[rel][href]"):
+        if "canonical" in (node.attributes.get("rel") or "").lower().split():
+            canonical = _resolve(node.attributes.get("href"), base)
+            break
+    hrefs = (node.attributes.get("href") for node in tree.css("a[href]"))
+    return PageLinks(_page_links(hrefs, base), canonical)
+
+
+def markdown_links(text: str, url: str) -> list[str]:
+    """Return the page links of the Markdown document at `url` (`[text](target)` links)."""
+    return _page_links((match.group(1) or match.group(2) for match in _MARKDOWN_LINK.finditer(text)), url)
+
+
+def _page_links(hrefs: Iterable[str | None], base: str) -> list[str]:
+    """Return the distinct web, non-asset URLs among `hrefs`, resolved against `base`, in order."""
+    links: dict[str, None] = {}
+    for href in hrefs:
+        link = _resolve(href, base)
+        if link is not None and not is_asset(link):
+            links[link] = None
+    return list(links)
+
+
+def _resolve(href: str | None, base: str) -> str | None:
+    """Return `href` resolved against `base` and normalised, or None unless it is a valid http(s) URL."""
+    if not href or not href.strip():
+        return None
+    try:
+        link = normalize_url(href, base)
+    except ValueError:  # a malformed link in someone's page is not our error
+        return None
+    return link if is_web_url(link) else None

@@ -1,0 +1,98 @@
+"""One web page from URL to `CrawlOutcome`: fetch, vet the response, decode, collect links."""
+
+from __future__ import annotations
+
+import httpx
+
+from docshelf.crawl.base import CrawlOutcome, Fetched, Validators
+from docshelf.crawl.content import content_kind, decode, media_type
+from docshelf.crawl.fetcher import Fetcher, HopCheck, Reply
+from docshelf.crawl.links import html_links, markdown_links
+from docshelf.crawl.robots import RobotsCache
+from docshelf.crawl.scope import Scope
+from docshelf.errors import CrawlError, FetchError, SkippedPage
+
+
+class PageLoader:
+    """Loads pages within one scope, sending the stored validators when it has them."""
+
+    def __init__(self, fetcher: Fetcher, robots: RobotsCache, scope: Scope) -> None:
+        self.scope = scope
+        self.validators: Validators | None = None
+        """Stored (etag, last_modified) per URL; None sends no conditional requests."""
+        self._fetcher = fetcher
+        self._robots = robots
+
+    async def load(self, url: str, depth: int) -> CrawlOutcome:
+        """Return the outcome of fetching `url`; a failure is an outcome, never an exception."""
+        try:
+            return self.outcome(await self.fetch(url), depth)
+        except CrawlError as exc:
+            return CrawlOutcome(url, error=exc)
+
+    async def fetch(self, url: str, check_hop: HopCheck | None = None, *, conditional: bool = True) -> Reply:
+        """Return the reply for `url`, following redirects that stay in scope (or that `check_hop` allows)."""
+        return await self._fetcher.get(
+            url,
+            check_hop=check_hop or self._check_hop,
+            check_content=check_content,
+            validators=self.validators if conditional else None,
+        )
+
+    def outcome(self, reply: Reply, depth: int) -> CrawlOutcome:
+        """Return the outcome a final reply stands for.
+
+        Raises:
+            FetchError: an error status, undecodable bytes, an empty page.
+            SkippedPage: a content type the crawler does not read.
+        """
+        if reply.status == 304 and reply.conditional:
+            return CrawlOutcome(reply.url, not_modified=True)
+        if not 200 <= reply.status < 300:
+            raise FetchError(reply.url, f"HTTP {reply.status}")
+        content_type = reply.headers.get("content-type")
+        kind = content_kind(content_type, reply.url)
+        if kind is None:
+            raise SkippedPage(reply.url, f"content type {media_type(content_type)}")
+        text = decode(reply.body, kind, content_type)
+        if text is None:
+            raise FetchError(reply.url, "undecodable bytes")
+        if not text.strip():
+            raise FetchError(reply.url, "empty page")
+        url, links = reply.url, []
+        if kind == "html":
+            found = html_links(text, reply.url)
+            links = found.links
+            # A canonical URL outside the scope would file the page under a place the crawl does not own.
+            if found.canonical and self.scope.accepts(found.canonical):
+                url = found.canonical
+        elif kind == "markdown":
+            links = markdown_links(text, reply.url)
+        fetched = Fetched(
+            url,
+            kind,
+            text,
+            status=reply.status,
+            etag=reply.headers.get("etag"),
+            last_modified=reply.headers.get("last-modified"),
+            depth=depth,
+            links=links,
+        )
+        return CrawlOutcome(url, fetched=fetched)
+
+    async def _check_hop(self, url: str) -> str | None:
+        """Return why the crawl may not follow a redirect to `url`, or None when it may."""
+        if not self.scope.accepts(url):
+            return f"redirect out of scope to {url}"
+        return await self._robots.reason_to_skip(url)
+
+
+def check_content(url: str, headers: httpx.Headers) -> None:
+    """Refuse a response whose Content-Type is not HTML, Markdown or plain text, before its body is read.
+
+    Raises:
+        SkippedPage: "content type application/pdf" and the like.
+    """
+    content_type = headers.get("content-type")
+    if content_kind(content_type, url) is None:
+        raise SkippedPage(url, f"content type {media_type(content_type)}")

@@ -1,0 +1,73 @@
+"""Sitemap and llms.txt parsing."""
+
+from __future__ import annotations
+
+import gzip
+
+from docshelf.crawl.discover import parse_llms_txt, parse_sitemap
+
+NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+def test_urlset_with_namespace_whitespace_and_duplicates():
+    body = f"""<?xml version="1.0"?><urlset {NS}>
+      <url><loc>
+        https://h/docs/a
+      </loc></url>
+      <url><loc>https://h/docs/a</loc></url>
+      <url><loc>https://h/docs/b/index.html</loc><lastmod>2025-01-01</lastmod></url>
+      <url><loc>not a url</loc></url>
+    </urlset>""".encode()
+    sitemap = parse_sitemap(body)
+    assert sitemap.pages == ["https://h/docs/a", "https://h/docs/b/"]
+    assert sitemap.sitemaps == []
+
+
+def test_sitemap_index_without_namespace():
+    body = b"<sitemapindex><sitemap><loc>https://h/s1.xml</loc></sitemap><sitemap><loc>https://h/s2.xml.gz</loc></sitemap></sitemapindex>"
+    sitemap = parse_sitemap(body)
+    assert sitemap.sitemaps == ["https://h/s1.xml", "https://h/s2.xml.gz"]
+    assert sitemap.pages == []
+
+
+def test_gzipped_sitemap():
+    body = gzip.compress(f"<urlset {NS}><url><loc>https://h/x</loc></url></urlset>".encode())
+    assert parse_sitemap(body).pages == ["https://h/x"]
+
+
+def test_other_namespace_prefix():
+    body = b'<s:urlset xmlns:s="http://www.sitemaps.org/schemas/sitemap/0.9"><s:url><s:loc>https://h/p</s:loc></s:url></s:urlset>'
+    assert parse_sitemap(body).pages == ["https://h/p"]
+
+
+def test_garbage_lists_nothing():
+    for body in (
+        b"",
+        b"<html><body>Not found</body></html>",
+        b"\x1f\x8bnot gzip",
+        b"<urlset><url><loc>https://h/a",
+    ):
+        sitemap = parse_sitemap(body)
+        assert sitemap.sitemaps == []
+        assert sitemap.pages in ([], ["https://h/a"])  # recover mode may keep what it could read
+
+
+def test_entities_are_not_expanded():
+    body = b"""<?xml version="1.0"?><!DOCTYPE u [<!ENTITY e SYSTEM "file:///etc/passwd">]>
+    <urlset><url><loc>https://h/&e;</loc></url></urlset>"""
+    assert all("root:" not in page for page in parse_sitemap(body).pages)
+
+
+def test_llms_txt():
+    text = """# Project
+> Summary with a [link](https://h/docs/summary.md).
+
+## Docs
+- [Guide](guide.md): the guide
+- [API](https://h/docs/api.md)
+"""
+    assert parse_llms_txt(text, "https://h/docs/llms.txt") == [
+        "https://h/docs/summary.md",
+        "https://h/docs/guide.md",
+        "https://h/docs/api.md",
+    ]

@@ -157,7 +157,7 @@ def test_kill_9_during_add_then_resume_without_duplicates(tmp_path: Path, db_pat
                 (tmp_path / "www" / "docs" / f"topic{i:02d}.html").read_text(), delay=0.15))
         cmd = [sys.executable, "-m", "docshelf", "--db", str(db_path), "add", server.url("/docs/"),
                "--source", "many", "--concurrency", "2", "--json"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _stored_pages(db_path) < 8:
             time.sleep(0.1)

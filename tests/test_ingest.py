@@ -82,9 +82,9 @@ def test_refresh_embeds_nothing_and_removes_gone_pages(tmp_path: Path, db_path: 
     store = SQLiteStore(db_path)
     with Server(tmp_path / "www") as server:
         Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
-        before = embedder.texts
+        before = len(embedder.documents)
         again = Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
-        assert embedder.texts == before, "an unchanged site must not be embedded again"
+        assert len(embedder.documents) == before, "an unchanged site must not be embedded again"
         assert (again.pages_ok, again.pages_unchanged) == (0, 6)
 
         # one page edited, one page gone (and unlinked): only the edited text is embedded
@@ -96,7 +96,7 @@ def test_refresh_embeds_nothing_and_removes_gone_pages(tmp_path: Path, db_path: 
         )
         third = Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
     assert third.pages_ok == 1 and third.pages_removed == 1
-    assert 0 < embedder.texts - before <= 2
+    assert 0 < len(embedder.documents) - before <= 2
     assert store.get_page(server.url("/docs/testing.html")) is None
 
 

@@ -281,3 +281,9 @@ from docshelf.cli_records import copy_command, export_command, import_command  #
 cli.add_command(import_command)
 cli.add_command(export_command)
 cli.add_command(copy_command)
+
+from docshelf.cli_ask import ask, chat, mcp_command
+
+cli.add_command(ask)
+cli.add_command(chat)
+cli.add_command(mcp_command)

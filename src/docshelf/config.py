@@ -24,6 +24,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCSHELF_EMBEDDER", "local:all-MiniLM-L6-v2", "Embedding model for new shelves."),
     Setting("DOCSHELF_EMBED_BASE_URL", None, "Base URL of an OpenAI-compatible /v1/embeddings server."),
     Setting("DOCSHELF_EMBED_API_KEY", None, "API key for that server (falls back to OPENAI_API_KEY)."),
+    Setting("DOCSHELF_LLM_MODEL", None,
+            "Model for ask/chat: a Pydantic AI model string (openai:gpt-4o-mini, anthropic:…, google-gla:…, "
+            "groq:…) or the model's name on DOCSHELF_LLM_BASE_URL. Unset: ask answers with cited passages."),
+    Setting("DOCSHELF_LLM_BASE_URL", None,
+            "Base URL of an OpenAI-compatible chat server (Ollama, vLLM, LM Studio, llama.cpp), e.g. "
+            "http://127.0.0.1:11434/v1."),
+    Setting("DOCSHELF_LLM_API_KEY", None, "API key for that server (falls back to OPENAI_API_KEY; local servers need none)."),
+    Setting("DOCSHELF_LLM_MAX_RETRIES", "3", "Retries of a model request on 429/5xx/timeouts, honouring Retry-After."),
+    Setting("DOCSHELF_LLM_TIMEOUT", "120", "Seconds before a model request times out."),
+    Setting("DOCSHELF_ASK_TOOL_CALLS", "12", "Tool calls (searches, page reads) the ask agent may make per question."),
 )
 
 

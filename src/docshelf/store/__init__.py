@@ -5,6 +5,8 @@ from __future__ import annotations
 from docshelf.errors import ConfigError
 from docshelf.store.base import Store
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 
 def open_store(db: str) -> Store:
     """Return the shelf at `db`: a SQLite file path, or a postgresql:// URL.
@@ -12,8 +14,14 @@ def open_store(db: str) -> Store:
     Raises:
         ConfigError: the backend is not installed, or the location cannot be used.
     """
-    if db.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"--db {db.split('@')[-1]}: the PostgreSQL shelf is not available in this version yet")
+    if db.startswith(POSTGRES_SCHEMES):
+        try:
+            from docshelf.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"--db {db.split('@')[-1]}: the PostgreSQL shelf is not installed: pip install 'docshelf[postgres]'"
+            ) from exc
+        return PostgresStore(db)
     from docshelf.store.sqlite import SQLiteStore
 
     return SQLiteStore(db)

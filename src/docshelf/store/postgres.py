@@ -1,0 +1,603 @@
+"""The server shelf: PostgreSQL with pgvector (HNSW) and full-text search (tsvector, GIN).
+
+The chunk table is the origin's `site_pages` (see `pg_migrations`), so a
+Supabase database built by the origin is adopted as it is and its
+`match_site_pages` keeps working. Every page write is one transaction and
+takes only row locks plus an advisory lock on that page's URL, so several
+`docshelf add` processes can fill one shelf at once, each on its own source.
+Server errors become `StoreError` naming what docshelf was doing.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import struct
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg.adapt import Dumper, Loader
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.pq import Format
+    from psycopg.types import TypeInfo
+    from psycopg.types.json import Jsonb
+    from psycopg_pool import ConnectionPool
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        f"the PostgreSQL shelf needs psycopg and psycopg-pool ({exc.name} is missing): "
+        "pip install 'docshelf[postgres]'"
+    ) from exc
+
+from docshelf.errors import ModelMismatchError, StoreError
+from docshelf.models import Chunk, Page, PageInfo, Source, SourceStats, utc_now
+from docshelf.records import MODELS_BY_DIM
+from docshelf.store.fts import query_terms
+from docshelf.store.pg_migrations import apply_migrations
+from docshelf.store.sqlite import identifier_parts
+
+T = TypeVar("T")
+
+HNSW_MAX_DIM = 2000
+"""pgvector cannot build an HNSW index on wider `vector` columns; wider shelves search exactly."""
+
+WRITE_RETRIES = 5
+"""Attempts for a write that lost a deadlock or serialization race to another writer."""
+
+_DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\b")
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+# -- vectors on the wire ----------------------------------------------------------
+class _VectorDumper(Dumper):
+    """Send a numpy array as pgvector's binary `vector` (int16 dim, int16 unused, float4 big-endian)."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: np.ndarray) -> bytes:
+        values = np.asarray(obj, dtype=">f4").ravel()
+        return struct.pack(">HH", values.size, 0) + values.tobytes()
+
+
+class _VectorTextDumper(Dumper):
+    """Send a numpy array as a text `vector` ("[1.0,2.0]"); psycopg uses it inside arrays of vectors."""
+
+    format = Format.TEXT
+
+    def dump(self, obj: np.ndarray) -> bytes:
+        values = np.asarray(obj, dtype=np.float32).ravel().tolist()
+        return ("[" + ",".join(map(repr, values)) + "]").encode("ascii")
+
+
+class _VectorBinaryLoader(Loader):
+    """Read a binary `vector` as a float32 numpy array."""
+
+    format = Format.BINARY
+
+    def load(self, data: Any) -> np.ndarray:
+        return np.frombuffer(bytes(data)[4:], dtype=">f4").astype(np.float32)
+
+
+class _VectorTextLoader(Loader):
+    """Read a text `vector` ("[1,2,3]") as a float32 numpy array."""
+
+    format = Format.TEXT
+
+    def load(self, data: Any) -> np.ndarray:
+        text = bytes(data).decode("ascii").strip("[]")
+        return np.array(text.split(",") if text else [], dtype=np.float32)
+
+
+def _register_vector(conn: psycopg.Connection) -> None:
+    info = TypeInfo.fetch(conn, "vector")
+    if info is None:
+        raise StoreError("the pgvector extension is not installed in this database (CREATE EXTENSION vector)")
+    info.register(conn)
+    for dumper in (_VectorTextDumper, _VectorDumper):
+        conn.adapters.register_dumper(np.ndarray, type(dumper.__name__, (dumper,), {"oid": info.oid}))
+    conn.adapters.register_loader(info.oid, _VectorBinaryLoader)
+    conn.adapters.register_loader(info.oid, _VectorTextLoader)
+
+
+def public_location(dsn: str) -> str:
+    """Return `dsn` without its password, for messages and `Store.location`."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return dsn.split("@")[-1]
+    params.pop("password", None)
+    host = params.get("host") or "localhost"
+    port = f":{params['port']}" if params.get("port") else ""
+    user = f"{params['user']}@" if params.get("user") else ""
+    return f"postgresql://{user}{host}{port}/{params.get('dbname', '')}"
+
+
+def index_text(page_title: str, chunk: Chunk) -> tuple[str, str]:
+    """Return (headings, terms): the extra text the full-text column indexes for a chunk.
+
+    Headings (with the page title) rank like the SQLite shelf's headings
+    column; terms are the parts of compound and dotted identifiers, so a
+    question in words ("exist ok", "makedirs") finds `exist_ok` and `os.makedirs`.
+    """
+    headings = " ".join([page_title, *chunk.heading_path])
+    dotted = " ".join(m.group(0).replace(".", " ") for m in _DOTTED.finditer(chunk.content))
+    return headings + " " + identifier_parts(headings), identifier_parts(chunk.content) + " " + dotted
+
+
+class PostgresStore:
+    """A shelf in a PostgreSQL database (pgvector required).
+
+    Args:
+        dsn: a `postgresql://` URL or libpq connection string.
+        max_connections: the pool's size; a CLI process needs few.
+    """
+
+    def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
+        self.location = public_location(dsn)
+        self._dim: int | None = None
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+                apply_migrations(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open PostgreSQL shelf {self.location}: {_message(exc)}") from exc
+        self._pool = ConnectionPool(
+            make_conninfo(dsn, connect_timeout=10),
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            configure=_register_vector,
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=30)
+            self._adopt_unowned_rows()
+            identity = self.embedder_identity()
+        except BaseException as exc:
+            self._pool.close()
+            if isinstance(exc, psycopg.Error):
+                raise StoreError(f"cannot open PostgreSQL shelf {self.location}: {_message(exc)}") from exc
+            raise
+        self._dim = identity[1] if identity else None
+
+    # -- plumbing --------------------------------------------------------------
+    def _run(self, purpose: str, work: Callable[[psycopg.Cursor], T], *, write: bool = True) -> T:
+        """Return `work(cursor)` run in one transaction; retry lost deadlocks, translate server errors."""
+        attempt = 1
+        while True:
+            try:
+                with self._pool.connection() as conn, conn.transaction(), conn.cursor(binary=True) as cur:
+                    if write:
+                        # As the SQLite shelf's synchronous=NORMAL: a crash may lose the last
+                        # writes (pages are re-crawled), never corrupt; commits skip the WAL flush wait.
+                        cur.execute("SET LOCAL synchronous_commit = off")
+                    return work(cur)
+            except _RETRYABLE as exc:
+                # The whole transaction is re-run: `work` computes everything it writes from scratch.
+                if not write or attempt >= WRITE_RETRIES:
+                    raise StoreError(f"PostgreSQL shelf {self.location}: {purpose} failed: {_message(exc)}") from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL shelf {self.location}: {purpose} failed: {_message(exc)}") from exc
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+            attempt += 1
+
+    def _rows(self, purpose: str, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
+        """Return the rows of one read-only query."""
+
+        def query(cur: psycopg.Cursor) -> list[tuple]:
+            cur.execute(sql, params or None)
+            return cur.fetchall()
+
+        return self._run(purpose, query, write=False)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- identity ------------------------------------------------------------
+    def embedder_identity(self) -> tuple[str, int] | None:
+        rows = self._rows(
+            "reading the shelf's model", "SELECT key, value FROM docshelf_meta WHERE key IN ('embed_model', 'embed_dim')"
+        )
+        meta: dict[str, str] = dict(rows)
+        model, dim = meta.get("embed_model"), meta.get("embed_dim")
+        return (model, int(dim)) if model and dim else None
+
+    def bind_embedder(self, model_id: str, dim: int) -> None:
+        current = self.embedder_identity() or self._run(
+            "recording the shelf's embedding model", lambda cur: self._bind(cur, model_id, dim)
+        )
+        if current != (model_id, dim):
+            raise ModelMismatchError(
+                f"shelf {self.location} was built with embedding model {current[0]} ({current[1]} dims); "
+                f"it cannot take vectors of {model_id} ({dim} dims). Use --embedder {current[0]}, "
+                "or another --db for the new model."
+            )
+        self._dim = dim
+
+    def _bind(self, cur: psycopg.Cursor, model_id: str, dim: int) -> tuple[str, int]:
+        """Record the model unless another process just did; fix the column's dimension; return the identity."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('docshelf:bind', 0))")
+        cur.execute("SELECT key, value FROM docshelf_meta WHERE key IN ('embed_model', 'embed_dim')")
+        meta: dict[str, str] = dict(cur.fetchall())
+        if meta:
+            return meta["embed_model"], int(meta["embed_dim"])
+        column_dim = _embedding_column_dim(cur)
+        if column_dim is not None and column_dim != dim:
+            raise ModelMismatchError(
+                f"shelf {self.location}: site_pages.embedding holds {column_dim}-dim vectors; "
+                f"{model_id} makes {dim}-dim ones. Use another --db for this model."
+            )
+        cur.execute(
+            "INSERT INTO docshelf_meta(key, value) VALUES ('embed_model', %s), ('embed_dim', %s)", (model_id, str(dim))
+        )
+        if column_dim is None:
+            cur.execute(f"ALTER TABLE site_pages ALTER COLUMN embedding TYPE vector({int(dim)})")
+        if dim <= HNSW_MAX_DIM:
+            cur.execute(
+                "CREATE INDEX IF NOT EXISTS docshelf_site_pages_embedding_hnsw "
+                "ON site_pages USING hnsw (embedding vector_cosine_ops)"
+            )
+        return model_id, dim
+
+    # -- adoption --------------------------------------------------------------
+    def _adopt_unowned_rows(self) -> None:
+        """Give rows written by other tools (the origin's crawler) a source and a page, and the shelf a model.
+
+        Runs at every open, and costs one index probe when there is nothing to adopt.
+        """
+        if self._rows("checking for unadopted rows", "SELECT EXISTS(SELECT 1 FROM site_pages WHERE source IS NULL)")[0][0]:
+            self._run("adopting existing site_pages rows", _adopt_rows)
+        if self.embedder_identity() is None:
+            dim = self._run("reading the embedding column", _embedding_column_dim, write=False)
+            if dim is not None and dim in MODELS_BY_DIM:
+                self.bind_embedder(MODELS_BY_DIM[dim], dim)
+
+    # -- sources -------------------------------------------------------------
+    def upsert_source(self, source: Source) -> None:
+        self._execute(
+            f"saving source {source.name}",
+            """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at) VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (name) DO UPDATE SET root = excluded.root, options = excluded.options,
+               last_crawl_at = COALESCE(excluded.last_crawl_at, docshelf_sources.last_crawl_at)""",
+            (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at),
+        )
+
+    def get_source(self, name: str) -> Source | None:
+        rows = self._rows(
+            f"reading source {name}",
+            "SELECT name, root, options::text, created_at, last_crawl_at FROM docshelf_sources WHERE name = %s",
+            (name,),
+        )
+        return _source(rows[0]) if rows else None
+
+    def list_sources(self) -> list[SourceStats]:
+        rows = self._rows(
+            "listing sources",
+            """SELECT s.name, s.root, s.options::text, s.created_at, s.last_crawl_at,
+                   (SELECT count(*) FROM docshelf_pages p WHERE p.source = s.name AND p.status = 'ok'),
+                   (SELECT count(*) FROM docshelf_pages p WHERE p.source = s.name AND p.status = 'failed'),
+                   (SELECT count(*) FROM docshelf_pages p WHERE p.source = s.name AND p.status = 'skipped'),
+                   (SELECT count(*) FROM site_pages c WHERE c.source = s.name),
+                   (SELECT count(*) FROM site_pages c WHERE c.source = s.name AND c.embedding IS NOT NULL)
+               FROM docshelf_sources s ORDER BY s.name COLLATE "C" """,
+        )
+        return [SourceStats(_source(r[:5]), *r[5:]) for r in rows]
+
+    def remove_source(self, name: str) -> int:
+        def remove(cur: psycopg.Cursor) -> int:
+            cur.execute("SELECT url FROM docshelf_pages WHERE source = %s", (name,))
+            urls = [r[0] for r in cur.fetchall()]
+            cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, name))
+            cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (name,))
+            cur.execute("DELETE FROM docshelf_sources WHERE name = %s", (name,))
+            return len(urls)
+
+        return self._run(f"removing source {name}", remove)
+
+    # -- pages ---------------------------------------------------------------
+    def page_states(self, source: str) -> dict[str, PageInfo]:
+        rows = self._rows(f"reading pages of {source}", _PAGE_INFO_SQL + " WHERE p.source = %s", (source,))
+        return {r[0]: _page_info(r) for r in rows}
+
+    def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
+        if len(chunks) != len(embed_hashes):
+            raise ValueError("one embed hash per chunk")
+        rows = [self._chunk_row(chunk, page.title, embed_hash) for chunk, embed_hash in zip(chunks, embed_hashes)]
+
+        def write(cur: psycopg.Cursor) -> int:
+            # Two writers of one URL would collide on (url, chunk_number); this
+            # serialises them without touching other pages.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:page:" + page.url,))
+            known = self._vectors_for(cur, set(embed_hashes))
+            cur.execute("DELETE FROM site_pages WHERE url = %s", (page.url,))
+            _upsert_page(cur, page)
+            if rows:
+                cur.executemany(_INSERT_CHUNK, [(*row, known.get(row[11])) for row in rows])
+            return sum(1 for h in embed_hashes if h not in known)
+
+        return self._run(f"writing page {page.url}", write)
+
+    def record_failure(self, page: Page) -> None:
+        def write(cur: psycopg.Cursor) -> None:
+            cur.execute(
+                "UPDATE docshelf_pages SET status = %s, error = %s, fetched_at = %s WHERE url = %s",
+                (page.status, page.error, page.fetched_at, page.url),
+            )
+            if cur.rowcount == 0:
+                _upsert_page(cur, page)
+
+        self._run(f"recording the failure of {page.url}", write)
+
+    def touch_page(self, url: str, fetched_at: str) -> None:
+        self._execute(
+            f"marking {url} as seen",
+            "UPDATE docshelf_pages SET fetched_at = %s, status = 'ok', error = NULL WHERE url = %s",
+            (fetched_at, url),
+        )
+
+    def remove_pages(self, source: str, urls: Iterable[str]) -> int:
+        urls = list(urls)
+
+        def remove(cur: psycopg.Cursor) -> None:
+            cur.execute("DELETE FROM site_pages WHERE url = ANY(%s)", (urls,))
+            cur.execute("DELETE FROM docshelf_pages WHERE source = %s AND url = ANY(%s)", (source, urls))
+
+        self._run(f"removing {len(urls)} pages of {source}", remove)
+        return len(urls)
+
+    def list_pages(self, source: str, prefix: str | None = None, limit: int = 100, offset: int = 0) -> list[PageInfo]:
+        sql, params = _PAGE_INFO_SQL + " WHERE p.source = %s", [source]
+        if prefix:
+            sql += " AND left(p.url, length(%s)) = %s"
+            params += [prefix, prefix]
+        # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+        rows = self._rows(f"listing pages of {source}", sql + ' ORDER BY p.url COLLATE "C" LIMIT %s OFFSET %s',
+                          [*params, limit, offset])
+        return [_page_info(r) for r in rows]
+
+    def count_pages(self, source: str, prefix: str | None = None) -> int:
+        sql, params = "SELECT count(*) FROM docshelf_pages WHERE source = %s", [source]
+        if prefix:
+            sql += " AND left(url, length(%s)) = %s"
+            params += [prefix, prefix]
+        return self._rows(f"counting pages of {source}", sql, params)[0][0]
+
+    def get_page(self, url: str) -> PageInfo | None:
+        rows = self._rows(f"reading page {url}", _PAGE_INFO_SQL + " WHERE p.url = %s", (url,))
+        return _page_info(rows[0]) if rows else None
+
+    def get_page_markdown(self, url: str) -> str | None:
+        # Adopted pages have no Markdown of their own: their chunks, joined as the origin's agent joined them.
+        rows = self._rows(
+            f"reading page {url}",
+            """SELECT coalesce(p.markdown, (SELECT string_agg(c.content, E'\\n\\n' ORDER BY c.chunk_number)
+                                            FROM site_pages c WHERE c.url = p.url), '')
+               FROM docshelf_pages p WHERE p.url = %s""",
+            (url,),
+        )
+        return rows[0][0] if rows else None
+
+    def get_chunks(self, url: str, start: int = 0, limit: int | None = None) -> list[Chunk]:
+        rows = self._rows(
+            f"reading chunks of {url}",
+            _CHUNK_SQL + " WHERE c.url = %s AND c.chunk_number >= %s ORDER BY c.chunk_number LIMIT %s",
+            (url, start, limit),
+        )
+        return [_chunk(r) for r in rows]
+
+    # -- vectors -------------------------------------------------------------
+    def pending_embeddings(self, source: str | None = None, limit: int = 256) -> list[tuple[str, Chunk]]:
+        where = "c.embedding IS NULL" + (" AND c.source = %s" if source else "")
+        params: list[Any] = [source] if source else []
+        rows = self._rows(
+            "finding chunks without vectors",
+            f"""SELECT * FROM (
+                    {_CHUNK_SQL.replace("SELECT ", "SELECT DISTINCT ON (c.embed_hash) c.embed_hash, c.id, ", 1)}
+                    WHERE {where} ORDER BY c.embed_hash, c.id
+                ) pending ORDER BY id LIMIT %s""",
+            [*params, limit],
+        )
+        return [(r[0], _chunk(r[2:])) for r in rows]
+
+    def store_embeddings(self, vectors: dict[str, np.ndarray]) -> int:
+        if not vectors:
+            return 0
+        hashes = sorted(vectors)
+
+        def write(cur: psycopg.Cursor) -> int:
+            cur.execute(
+                """UPDATE site_pages c SET embedding = v.embedding
+                   FROM unnest(%s::text[], %s::vector[]) AS v(embed_hash, embedding)
+                   WHERE c.embed_hash = v.embed_hash AND c.embedding IS NULL""",
+                (hashes, [np.asarray(vectors[h], dtype=np.float32) for h in hashes]),
+            )
+            return cur.rowcount
+
+        return self._run(f"storing {len(vectors)} vectors", write)
+
+    # -- search --------------------------------------------------------------
+    def search_bm25(self, query: str, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        rows = self._rows(
+            "full-text search",
+            "SELECT id, score FROM docshelf_bm25(%s::text[], %s, %s::text[])",
+            (terms, limit, list(sources) or None),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def search_vector(self, vector: np.ndarray, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
+        if self._dim is None:
+            return []
+        rows = self._rows(
+            "vector search",
+            "SELECT id, similarity FROM docshelf_vector(%s::vector, %s, %s::text[])",
+            (np.asarray(vector, dtype=np.float32), limit, list(sources) or None),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        rows = self._rows(
+            "reading chunks", _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1) + " WHERE c.id = ANY(%s)", (list(ids),)
+        )
+        return {r[0]: _chunk(r[1:]) for r in rows}
+
+    # -- whole records (export, import, copy) -----------------------------------
+    def stored_chunks(self, url: str) -> list[tuple[Chunk, str, np.ndarray | None, dict[str, str]]]:
+        """Return a page's chunks in order with embed hash, vector and the record texts kept at import."""
+        rows = self._rows(
+            f"reading chunks of {url}",
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, c.embedding, r.embedding, r.metadata, ", 1).replace(
+                " FROM site_pages c", " FROM site_pages c LEFT JOIN docshelf_record_texts r ON r.chunk_id = c.id"
+            )
+            + " WHERE c.url = %s ORDER BY c.chunk_number",
+            (url,),
+        )
+        return [
+            (_chunk(r[4:]), r[0] or "", r[1], {k: v for k, v in (("embedding", r[2]), ("metadata", r[3])) if v})
+            for r in rows
+        ]
+
+    def keep_record_texts(self, url: str, texts: dict[int, dict[str, str]]) -> None:
+        """Keep the exact record texts of a page's chunks (by chunk number), replacing the page's previous ones."""
+
+        def write(cur: psycopg.Cursor) -> None:
+            cur.execute(
+                "DELETE FROM docshelf_record_texts WHERE chunk_id IN (SELECT id FROM site_pages WHERE url = %s)", (url,)
+            )
+            if texts:
+                cur.executemany(
+                    """INSERT INTO docshelf_record_texts(chunk_id, embedding, metadata)
+                       SELECT id, %s, %s FROM site_pages WHERE url = %s AND chunk_number = %s""",
+                    [(t.get("embedding"), t.get("metadata"), url, n) for n, t in texts.items()],
+                )
+
+        self._run(f"keeping record texts of {url}", write)
+
+    # -- internals -------------------------------------------------------------
+    def _execute(self, purpose: str, sql: str, params: Sequence[Any]) -> None:
+        def execute(cur: psycopg.Cursor) -> None:
+            cur.execute(sql, params)
+
+        self._run(purpose, execute)
+
+    def _vectors_for(self, cur: psycopg.Cursor, hashes: set[str]) -> dict[str, np.ndarray]:
+        if not hashes or self._dim is None:
+            return {}
+        cur.execute(
+            """SELECT DISTINCT ON (embed_hash) embed_hash, embedding FROM site_pages
+               WHERE embed_hash = ANY(%s) AND embedding IS NOT NULL""",
+            (list(hashes),),
+        )
+        return dict(cur.fetchall())
+
+    @staticmethod
+    def _chunk_row(chunk: Chunk, page_title: str, embed_hash: str) -> tuple:
+        headings, terms = index_text(page_title, chunk)
+        return (
+            chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
+            chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
+            json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms,
+        )
+
+
+def _message(exc: psycopg.Error) -> str:
+    """Return the server's one-line reason for `exc`, without driver internals."""
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    return primary or str(exc).strip().splitlines()[0]
+
+
+def _embedding_column_dim(cur: psycopg.Cursor) -> int | None:
+    """Return the dimension `site_pages.embedding` is declared with, or None when it has none."""
+    cur.execute(
+        "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'site_pages'::regclass AND attname = 'embedding'"
+        " AND atttypmod > 0"
+    )
+    row = cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def _adopt_rows(cur: psycopg.Cursor) -> None:
+    """Give every row without a source one (its metadata's), and its page and source a row of their own."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('docshelf:adopt', 0))")
+    cur.execute(
+        """
+        WITH adopted AS (
+            UPDATE site_pages SET
+                source = coalesce(nullif(metadata->>'source', ''), 'site_pages'),
+                embed_hash = coalesce(embed_hash, 'content:' || md5(content)),
+                updated_dt = coalesce(updated_dt, metadata->>'crawled_at')
+            WHERE source IS NULL
+            RETURNING url, source, chunk_number, title, metadata
+        ),
+        new_sources AS (
+            INSERT INTO docshelf_sources(name, root, created_at)
+            SELECT source, coalesce(substring(min(url) from '^[A-Za-z][A-Za-z0-9+.-]*://[^/]+/?'), ''), %(now)s
+            FROM adopted GROUP BY source
+            ON CONFLICT (name) DO NOTHING
+        )
+        INSERT INTO docshelf_pages(url, source, title, fetched_at, status)
+        SELECT DISTINCT ON (url) url, source, split_part(title, ' - ', 1), coalesce(metadata->>'crawled_at', %(now)s), 'ok'
+        FROM adopted ORDER BY url, chunk_number
+        ON CONFLICT (url) DO NOTHING
+        """,
+        {"now": utc_now()},
+    )
+
+
+def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
+    cur.execute(
+        """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at,
+                                      status, error)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
+           markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
+           last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
+           status = excluded.status, error = excluded.error""",
+        (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
+         page.last_modified, page.fetched_at, page.status, page.error),
+    )
+
+
+_INSERT_CHUNK = """INSERT INTO site_pages(url, chunk_number, title, summary, content, metadata, source, heading_path,
+        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, embedding)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+
+_PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
+    (SELECT count(*) FROM site_pages c WHERE c.url = p.url), p.fetched_at, p.error,
+    p.content_hash, p.etag, p.last_modified FROM docshelf_pages p"""
+
+# metadata_text keeps the key order docshelf wrote (jsonb sorts keys); it is
+# used only while it still says what the jsonb column says, so a row edited
+# by another tool reads back as edited.
+_CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path::text,
+    c.anchor, CASE WHEN c.metadata_text IS NOT NULL AND c.metadata_text::jsonb = c.metadata
+                   THEN c.metadata_text ELSE c.metadata::text END,
+    c.updated_dt FROM site_pages c"""
+
+
+def _source(row: Sequence) -> Source:
+    return Source(name=row[0], root=row[1], options=json.loads(row[2]), created_at=row[3], last_crawl_at=row[4])
+
+
+def _page_info(row: Sequence) -> PageInfo:
+    return PageInfo(
+        url=row[0], source=row[1], title=row[2], status=row[3], chunks=row[4], fetched_at=row[5],
+        error=row[6], content_hash=row[7], etag=row[8], last_modified=row[9],
+    )
+
+
+def _chunk(row: Sequence) -> Chunk:
+    return Chunk(
+        url=row[0], source=row[1] or "", chunk_number=row[2], title=row[3], summary=row[4], content=row[5],
+        heading_path=json.loads(row[6]), anchor=row[7], metadata=json.loads(row[8]), updated_dt=row[9],
+    )

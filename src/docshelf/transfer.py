@@ -1,0 +1,203 @@
+"""Whole chunks in and out of a shelf — text, embed hash, vector — and `docshelf copy` between shelves.
+
+The `Store` protocol serves the pipeline and search, which never need a
+chunk's vector back. Export, import and copy do, so each backend offers
+`ChunkAccess`: the PostgreSQL store implements it itself; for the SQLite
+store it is an adapter here over its documented tables (`chunks`,
+`chunk_vectors`). Vectors move as float32 arrays, exactly as stored, and are
+never recomputed.
+
+Record texts: a record's embedding and metadata are text, and the stores keep
+values (float32 vectors; parsed JSON). When a record's text is not what the
+writer would print for those values (more float digits than float32 holds,
+other spacing, other key order), the original text is kept beside the chunk
+and used on export for as long as it still says what the stored values say.
+Records written by the origin and by docshelf never need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import apsw
+import numpy as np
+
+from docshelf.errors import ConfigError, StoreError
+from docshelf.models import Chunk, Page, PageInfo
+from docshelf.store.base import Store
+from docshelf.store.sqlite import SQLiteStore
+
+PAGE_BATCH = 200
+"""Pages listed, copied and vector-stored per round trip."""
+
+
+@dataclass
+class StoredChunk:
+    """A chunk as a shelf holds it, with everything needed to write it elsewhere unchanged."""
+
+    chunk: Chunk
+    embed_hash: str
+    vector: np.ndarray | None = None
+    """float32, as stored; None while the chunk waits for its embedding."""
+    texts: dict[str, str] = field(default_factory=dict)
+    """Original record texts ("embedding", "metadata") kept at import, when the values alone cannot reproduce them."""
+
+
+StoredRow = tuple[Chunk, str, "np.ndarray | None", dict[str, str]]
+"""(chunk, embed_hash, vector, record texts), as a backend returns a stored chunk."""
+
+
+@runtime_checkable
+class ChunkAccess(Protocol):
+    """Reading and keeping whole chunks of a page (what export, import and copy need beyond `Store`)."""
+
+    def stored_chunks(self, url: str) -> list[StoredRow]:
+        """Return the page's chunks in order as (chunk, embed_hash, vector, texts)."""
+        ...
+
+    def keep_record_texts(self, url: str, texts: dict[int, dict[str, str]]) -> None:
+        """Replace the record texts kept for the page's chunks (by chunk number)."""
+        ...
+
+
+def chunk_access(store: Store) -> ChunkAccess:
+    """Return the ChunkAccess of a shelf: the store itself when it has one, else an adapter."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteChunkAccess(store)
+    if isinstance(store, ChunkAccess):
+        return store
+    raise ConfigError(f"shelf {store.location}: this backend cannot export or copy whole chunks")
+
+
+def stored_chunks(access: ChunkAccess, url: str) -> list[StoredChunk]:
+    """Return a page's chunks with their hashes, vectors and kept record texts."""
+    return [StoredChunk(*row) for row in access.stored_chunks(url)]
+
+
+class SQLiteChunkAccess:
+    """ChunkAccess for the SQLite shelf, over its `chunks` and `chunk_vectors` tables.
+
+    Record texts live in a `record_texts` table created on first use, keyed
+    by (url, chunk_number); a row outlives a re-crawl of its page but is then
+    ignored, because export uses it only while it matches the stored values.
+    """
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def stored_chunks(self, url: str) -> list[StoredRow]:
+        chunks = self.store.get_chunks(url)
+        rows = self._query("SELECT id, embed_hash, embedded FROM chunks WHERE url = ? ORDER BY chunk_number", (url,))
+        texts = self._texts(url)
+        return [
+            (chunk, embed_hash, self._vector(chunk_id) if embedded else None, texts.get(chunk.chunk_number, {}))
+            for chunk, (chunk_id, embed_hash, embedded) in zip(chunks, rows)
+        ]
+
+    def keep_record_texts(self, url: str, texts: dict[int, dict[str, str]]) -> None:
+        if not texts and not self._has_texts_table():
+            return
+        with self.store.atomic():
+            self.store.conn.execute(
+                """CREATE TABLE IF NOT EXISTS record_texts(url TEXT NOT NULL, chunk_number INTEGER NOT NULL,
+                   embedding TEXT, metadata TEXT, PRIMARY KEY (url, chunk_number))"""
+            )
+            self.store.conn.execute("DELETE FROM record_texts WHERE url = ?", (url,))
+            for number, kept in texts.items():
+                self.store.conn.execute(
+                    "INSERT INTO record_texts(url, chunk_number, embedding, metadata) VALUES (?, ?, ?, ?)",
+                    (url, number, kept.get("embedding"), kept.get("metadata")),
+                )
+
+    def _vector(self, chunk_id: int) -> np.ndarray | None:
+        rows = self._query("SELECT embedding FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,))
+        return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
+
+    def _texts(self, url: str) -> dict[int, dict[str, str]]:
+        if not self._has_texts_table():
+            return {}
+        rows = self._query("SELECT chunk_number, embedding, metadata FROM record_texts WHERE url = ?", (url,))
+        return {n: {k: v for k, v in (("embedding", e), ("metadata", m)) if v} for n, e, m in rows}
+
+    def _has_texts_table(self) -> bool:
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'record_texts'"))
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        try:
+            return list(self.store.conn.execute(sql, params))
+        except apsw.Error as exc:
+            raise StoreError(f"shelf {self.store.location}: reading chunks failed: {exc}") from exc
+
+
+@dataclass
+class CopySummary:
+    """What `docshelf copy` moved."""
+
+    sources: int = 0
+    pages: int = 0
+    chunks: int = 0
+    vectors: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"sources": self.sources, "pages": self.pages, "chunks": self.chunks, "vectors": self.vectors}
+
+
+def iter_pages(store: Store, source: str, batch: int = PAGE_BATCH) -> Iterator[list[PageInfo]]:
+    """Yield a source's pages in URL order, `batch` at a time."""
+    offset = 0
+    while True:
+        pages = store.list_pages(source, limit=batch, offset=offset)
+        if pages:
+            yield pages
+        if len(pages) < batch:
+            return
+        offset += batch
+
+
+def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None = None) -> CopySummary:
+    """Copy every source, page, chunk and vector of `src` into `dst`; return the counts.
+
+    The destination is bound to the source shelf's embedding model first, so
+    a mismatch fails before anything is written. Pages already in `dst` are
+    replaced, one transaction per page.
+
+    Raises:
+        ModelMismatchError: `dst` holds vectors of another model.
+    """
+    if src.location == dst.location:
+        raise ConfigError(f"--from and --to are the same shelf ({src.location})")
+    identity = src.embedder_identity()
+    if identity is not None:
+        dst.bind_embedder(*identity)
+    src_access, dst_access = chunk_access(src), chunk_access(dst)
+    summary = CopySummary()
+    for stats in src.list_sources():
+        dst.upsert_source(stats.source)
+        summary.sources += 1
+        for infos in iter_pages(src, stats.source.name):
+            vectors: dict[str, np.ndarray] = {}
+            for info in infos:
+                chunks = stored_chunks(src_access, info.url)
+                _copy_page(src, dst, dst_access, info, chunks)
+                vectors.update((c.embed_hash, c.vector) for c in chunks if c.vector is not None)
+                summary.pages += 1
+                summary.chunks += len(chunks)
+                summary.vectors += sum(c.vector is not None for c in chunks)
+                if on_page is not None:
+                    on_page(info.url)
+            dst.store_embeddings(vectors)
+    return summary
+
+
+def _copy_page(src: Store, dst: Store, dst_access: ChunkAccess, info: PageInfo, chunks: list[StoredChunk]) -> None:
+    page = Page(
+        url=info.url, source=info.source, title=info.title, markdown=src.get_page_markdown(info.url) or "",
+        content_hash=info.content_hash or "", fetched_at=info.fetched_at, etag=info.etag,
+        last_modified=info.last_modified, status=info.status, error=info.error,
+    )
+    dst.replace_page(page, [c.chunk for c in chunks], [c.embed_hash for c in chunks])
+    texts = {c.chunk.chunk_number: c.texts for c in chunks if c.texts}
+    if texts:
+        dst_access.keep_record_texts(info.url, texts)

@@ -1,0 +1,1 @@
+"""Tests of docshelf.embed (a package, so its module names cannot clash with other test folders')."""

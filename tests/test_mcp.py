@@ -1,0 +1,129 @@
+"""`docshelf mcp` as a real subprocess, driven by the MCP SDK's own client over stdio and streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from servers import Server
+from test_shelf_tools import SPHINX, build_widgets_shelf
+
+READ_TOOLS = ["list_pages", "list_sources", "read_page", "search_docs"]
+WRITE_TOOLS = ["add_source", "job_status", "refresh_source", "remove_source"]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("shelf") / "shelf.db"
+    build_widgets_shelf(path)
+    return str(path)
+
+
+def stdio(db: str, *flags: str) -> Client:
+    return Client(StdioServerParameters(command=sys.executable, args=["-m", "docshelf", "--db", db, "mcp", *flags]))
+
+
+def text(result) -> str:
+    return "".join(part.text for part in result.content)
+
+
+def test_stdio_read_tools_search_and_page_through_a_long_page(db: str) -> None:
+    async def session() -> None:
+        async with stdio(db) as client:
+            tools = (await client.list_tools()).tools
+            assert sorted(t.name for t in tools) == READ_TOOLS  # no write tools without --allow-write
+            assert "cite" in next(t for t in tools if t.name == "search_docs").description
+
+            found = await client.call_tool("search_docs", {"query": "WIDGETS_CACHE_TTL", "k": 3})
+            assert not found.is_error
+            urls = re.findall(r"<(http[^>]+)>", text(found))
+            assert urls[0].split("#")[0].endswith("/configuration.html") and "#" in urls[0]
+
+            page, start, numbers = urls[0].split("#")[0], 0, []
+            while True:  # follow the paging hint to the end of the page
+                window = text(await client.call_tool("read_page", {"url": page, "start_chunk": start,
+                                                                   "max_chunks": 4}))
+                numbers += [int(n) for n in re.findall(r" · chunk (\d+)\n", window)]
+                hint = re.search(r"start_chunk=(\d+)\)", window)
+                if hint is None:
+                    break
+                start = int(hint.group(1))
+            assert numbers == list(range(14))
+
+            listed = text(await client.call_tool("list_pages", {"source": "widgets", "limit": 2}))
+            assert "Pages 1–2 of 4" in listed and "offset=2" in listed
+            assert "widgets" in text(await client.call_tool("list_sources", {}))
+
+            unknown = await client.call_tool("search_docs", {"query": "cache", "source": "nope"})
+            assert unknown.is_error and "unknown source 'nope'; the shelf holds: widgets" in text(unknown)
+            missing = await client.call_tool("read_page", {"url": "http://127.0.0.1:1/missing.html"})
+            assert missing.is_error and "Traceback" not in text(missing)
+
+    asyncio.run(session())
+
+
+def test_stdio_write_tools_run_a_crawl_job_to_completion(db: str, tmp_path: Path) -> None:
+    copy = tmp_path / "shelf.db"
+    shutil.copy(db, copy)
+
+    async def session(site: str) -> None:
+        async with stdio(str(copy), "--allow-write") as client:
+            assert sorted(t.name for t in (await client.list_tools()).tools) == sorted(READ_TOOLS + WRITE_TOOLS)
+            started = text(await client.call_tool("add_source", {"url": site, "source": "mirror"}))
+            job_id = re.search(r"Started job (\w+)", started).group(1)
+            deadline = time.monotonic() + 60
+            while "**done**" not in (status := text(await client.call_tool("job_status", {"job_id": job_id}))):
+                assert "failed" not in status and time.monotonic() < deadline, status
+                await asyncio.sleep(0.2)
+            assert "4 pages stored" in status
+            found = text(await client.call_tool("search_docs", {"query": "tessellate", "source": "mirror"}))
+            assert "/api.html#" in found
+            assert (await client.call_tool("job_status", {"job_id": "nope"})).is_error
+            removed = text(await client.call_tool("remove_source", {"source": "mirror"}))
+            assert removed == "Removed source mirror: 4 pages."
+
+    with Server(SPHINX) as server:
+        asyncio.run(session(server.url("/")))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_streamable_http_serves_the_same_tools(db: str) -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "docshelf", "--db", db, "mcp", "--http", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
+                time.sleep(0.1)
+
+        async def session() -> None:
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                assert sorted(t.name for t in (await client.list_tools()).tools) == READ_TOOLS
+                found = text(await client.call_tool("search_docs", {"query": "clamp_load"}))
+                assert "/quickstart.html#" in found
+
+        asyncio.run(session())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()

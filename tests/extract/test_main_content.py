@@ -111,3 +111,17 @@ def test_densest_block_on_a_hand_written_page() -> None:
     markdown = extract_html(html, URL).markdown
     assert markdown.startswith("## Overview\n\nSQLite is a small")
     assert "Alpha link" not in markdown
+
+
+def test_densest_block_keeps_prose_beside_a_long_code_listing() -> None:
+    # A hand-written page whose one code listing outweighs its prose (SQLite's np1queryprob.html):
+    # the descent must stay at the block holding both, not fall into the listing's wrapper.
+    listing = "\n".join(f"SELECT value FROM config WHERE name='key{i}';" for i in range(200))
+    html = f"""<body><div class="menu"><a href="index.html">Home</a></div>
+      <div class="fancy"><h1 id="summary">1. Executive Summary</h1>
+      <p>Two hundred SQL statements per page are not a problem for an embedded database engine.</p>
+      <div class="codeblock"><pre>{listing}</pre></div>
+      <p>Each statement is a function call, not a message round trip.</p></div></body>"""
+    markdown = extract_html(html, URL).markdown
+    assert "Two hundred SQL statements" in markdown and "not a message round trip" in markdown
+    assert "key199" in markdown

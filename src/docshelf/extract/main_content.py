@@ -63,13 +63,11 @@ class DensestBlockDetector:
     def find(self, tree: LexborHTMLParser) -> LexborNode | None:
         """Return the smallest block that still holds most of the body's non-link text."""
         node = tree.body
-        if node is None:
+        if node is None or _prose_length(node) < self.min_prose:
             return None
-        total = _prose_length(node)
-        if total < self.min_prose:
-            return None
+        total = _prose_length(node, without_code=True)
         while True:
-            children = [(c, _prose_length(c)) for c in node.iter() if c.tag in _CONTAINERS]
+            children = [(c, _prose_length(c, without_code=True)) for c in node.iter() if c.tag in _CONTAINERS]
             best = max(children, key=lambda pair: pair[1], default=None)
             if best is None or best[1] < self.share * total:
                 return node
@@ -81,10 +79,15 @@ class DensestBlockDetector:
 _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "table", "tbody", "tr", "td"})
 
 
-def _prose_length(node: LexborNode) -> int:
-    """Return the length of the node's text outside links."""
+def _prose_length(node: LexborNode, *, without_code: bool = False) -> int:
+    """Return the length of the node's text outside links (and outside <pre> blocks when asked).
+
+    A long code listing must not pull the descent into its wrapper and leave
+    the page's prose behind.
+    """
     links = sum(len(clean_text(a)) for a in node.css("a"))
-    return max(len(clean_text(node)) - links, 0)
+    code = sum(len(clean_text(pre)) for pre in node.css("pre")) if without_code else 0
+    return max(len(clean_text(node)) - links - code, 0)
 
 
 DEFAULT_DETECTORS: tuple[Detector, ...] = (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from docshelf.embed import get_embedder
 from docshelf.ingest import Ingestor
-from docshelf.search import HybridSearcher
+from docshelf.search import FusionSettings, HybridSearcher
 from docshelf.store.sqlite import SQLiteStore
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -64,6 +64,16 @@ def run_mode(searcher: HybridSearcher, questions: list[dict], mode: str, k: int)
     return results, latencies
 
 
+ABLATIONS: list[tuple[str, FusionSettings]] = [
+    ("hybrid (defaults)", FusionSettings()),
+    ("page priors off", FusionSettings(page_priors=False)),
+    ("rrf k=20", FusionSettings(rrf_k=20)),
+    ("candidates 50", FusionSettings(candidates=50)),
+    ("candidates 200", FusionSettings(candidates=200)),
+    ("page score: best + 0.2 decayed", FusionSettings(page_decay=0.2)),
+]
+
+
 def table(rows: list[tuple[str, dict]]) -> str:
     lines = ["| run | n | Hit@1 | Hit@5 | Hit@10 | MRR@10 |", "|---|---:|---:|---:|---:|---:|"]
     for name, m in rows:
@@ -82,6 +92,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=OUT / "dev.db")
     parser.add_argument("--reindex", action="store_true")
     parser.add_argument("--modes", default="bm25,vector,hybrid")
+    parser.add_argument("--ablations", action="store_true", help="also print the ablation table")
     parser.add_argument("--misses", action="store_true", help="list the questions hybrid misses at rank 1")
     args = parser.parse_args()
 
@@ -106,6 +117,15 @@ def main() -> None:
     for group in ("by_kind", "by_site"):
         print(f"\n### {group.replace('_', ' ')}\n")
         print(table([(f"{mode} · {key}", m) for mode, s in scored.items() for key, m in s[group].items()]))
+    if args.ablations:
+        rows = []
+        for name, settings in ABLATIONS:
+            results, _ = run_mode(HybridSearcher(store, lambda: searcher.embedder(), settings), questions, "hybrid", 10)
+            s = scorer.score(questions, results)
+            rows.append((name, s["overall"]))
+            rows.append((f"{name} · howto", s["by_kind"].get("howto", s["overall"])))
+        print("\n### ablations (hybrid)\n")
+        print(table(rows))
     print("\n### query latency (ms, query embedding included)\n")
     print("| mode | p50 | p95 |\n|---|---:|---:|\n" + "\n".join(latency_rows))
     if args.misses and "hybrid" in scored:

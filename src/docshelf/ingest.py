@@ -23,6 +23,7 @@ from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
 from docshelf.models import Chunk, Page, Source, utc_now
+from docshelf.page_kind import page_prior
 from docshelf.store.base import Store
 
 EMBED_BATCH = 64
@@ -91,6 +92,7 @@ def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
         content_hash=text_hash(extracted.markdown),
         etag=fetched.etag,
         last_modified=fetched.last_modified,
+        prior=page_prior(extracted.markdown),
     )
     url_path = urlsplit(fetched.url).path
     chunks = [

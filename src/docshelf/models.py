@@ -63,6 +63,9 @@ class Page:
     last_modified: str | None = None
     status: PageStatus = "ok"
     error: str | None = None
+    prior: float = 1.0
+    """Search score multiplier from the page's structure (see `page_kind`): below 1 for indexes,
+    source listings and release notes."""
 
 
 @dataclass

@@ -32,6 +32,8 @@ class FusionSettings:
     """The k of reciprocal rank fusion: 1 / (k + rank)."""
     page_decay: float = 0.0
     """Weight of a page's 2nd, 3rd… best chunks (decayed geometrically); 0 ranks a page by its best chunk."""
+    page_priors: bool = True
+    """Multiply a page's score by its structural prior (indexes, source listings, release notes below 1)."""
 
 
 class HybridSearcher:
@@ -113,10 +115,12 @@ class HybridSearcher:
             chunk = chunks.get(chunk_id)
             if chunk is not None:
                 by_page[chunk.url].append((score, chunk))
+        priors = self.store.page_priors(list(by_page)) if self.settings.page_priors else {}
         ranked = []
         for url, items in by_page.items():
             items.sort(key=lambda item: (-item[0], item[1].chunk_number))
             page_score = sum(score * self.settings.page_decay**i for i, (score, _) in enumerate(items[:3]))
+            page_score *= priors.get(url, 1.0)
             ranked.append((page_score, url, items))
         ranked.sort(key=lambda r: (-r[0], r[1]))
         hits: list[SearchHit] = []

@@ -30,7 +30,7 @@ def test_wal_file_appears_and_schema_is_recorded(sqlite_store: SQLiteStore, db_p
     sqlite_store.replace_page(page, chunks, hashes)
     assert Path(str(db_path) + "-wal").exists()
     names = [r[0] for r in sqlite_store.conn.execute("SELECT name FROM migrations")]
-    assert names == ["m001_initial"]
+    assert names == ["m001_initial", "m002_page_prior"]
 
 
 def test_query_terms_keep_identifiers_and_drop_stopwords() -> None:
@@ -52,3 +52,23 @@ def test_bad_paths_are_clear_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="docshelf SQLite file"):
         SQLiteStore(junk)
+
+
+def test_m002_backfills_priors_of_a_shelf_built_before_it(db_path: Path) -> None:
+    import apsw
+
+    from docshelf.store.migrations import m001_initial
+
+    conn = apsw.Connection(str(db_path))
+    conn.execute("CREATE TABLE migrations(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    m001_initial(conn)
+    conn.execute("INSERT INTO migrations VALUES ('m001_initial', '2026-01-01')")
+    conn.execute("INSERT INTO sources(name, root, created_at) VALUES ('s', 'http://x/', '2026-01-01')")
+    index = "# Index\n\n" + "".join(f"- [entry {i}](http://x/{i}.html)\n" for i in range(30))
+    for url, markdown in (("http://x/genindex.html", index), ("http://x/guide.html", "# Guide\n\nPlain prose.\n")):
+        conn.execute("INSERT INTO pages(url, source, markdown, fetched_at, status) VALUES (?, 's', ?, 'now', 'ok')",
+                     (url, markdown))
+    conn.close()
+    store = SQLiteStore(db_path)
+    assert store.page_priors(["http://x/genindex.html", "http://x/guide.html"]) == {
+        "http://x/genindex.html": 0.5, "http://x/guide.html": 1.0}

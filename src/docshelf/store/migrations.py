@@ -67,8 +67,21 @@ def m001_initial(conn: apsw.Connection) -> None:
     )
 
 
+def m002_page_prior(conn: apsw.Connection) -> None:
+    """Add each page's search prior, computed from the Markdown already stored."""
+    from docshelf.page_kind import page_prior
+
+    conn.execute("ALTER TABLE pages ADD COLUMN prior REAL NOT NULL DEFAULT 1.0")
+    rows = conn.execute("SELECT url, markdown FROM pages WHERE markdown IS NOT NULL AND markdown != ''").fetchall()
+    for url, markdown in rows:
+        prior = page_prior(markdown)
+        if prior != 1.0:
+            conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (prior, url))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
+    ("m002_page_prior", m002_page_prior),
 ]
 
 

@@ -290,6 +290,12 @@ class SQLiteStore:
             params += list(sources)
         return [(r[0], 1.0 - r[1]) for r in self._rows(sql + " ORDER BY distance", params)]
 
+    def page_priors(self, urls: Sequence[str]) -> dict[str, float]:
+        if not urls:
+            return {}
+        rows = self._rows("SELECT url, prior FROM pages WHERE url IN (%s)" % ",".join("?" * len(urls)), list(urls))
+        return dict(rows)
+
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
         if not ids:
             return {}
@@ -325,14 +331,15 @@ class SQLiteStore:
 
     def _upsert_page(self, page: Page) -> None:
         self.conn.execute(
-            """INSERT INTO pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at, status, error)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at, status,
+                                 error, prior)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(url) DO UPDATE SET source = excluded.source, title = excluded.title,
                markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
                last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-               status = excluded.status, error = excluded.error""",
+               status = excluded.status, error = excluded.error, prior = excluded.prior""",
             (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
-             page.last_modified, page.fetched_at, page.status, page.error),
+             page.last_modified, page.fetched_at, page.status, page.error, page.prior),
         )
 
     def _insert_chunk(self, chunk: Chunk, page_title: str, embed_hash: str, embedded: bool) -> int:

@@ -1,0 +1,83 @@
+"""Recognise, by structure alone, pages that mention everything and answer nothing.
+
+Generated indexes and tables of contents (a list of links), source listings
+(one long code block) and release notes (a heading per version) match many
+queries once each and crowd out the pages that answer. They get a prior below
+1 that search multiplies into their scores. Only the Markdown's shape and
+text statistics decide — never a URL pattern or a page name — so this holds
+for any documentation site.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+PageKind = Literal["content", "navigation", "code_listing", "release_notes"]
+
+PRIORS: dict[PageKind, float] = {"content": 1.0, "navigation": 0.5, "code_listing": 0.5, "release_notes": 0.5}
+"""Score multiplier per kind; measured on the dev set (bench/retrieval.py, ablation "page priors off")."""
+
+_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[ \t]*$", re.M | re.S)
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.M)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]")
+_VERSION_OR_DATE = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\b\d{4}-\d{2}-\d{2}\b", re.I)
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@dataclass(frozen=True)
+class PageProfile:
+    """Text statistics of a page's Markdown."""
+
+    code_share: float
+    """Share of characters inside fenced code blocks."""
+    link_share: float
+    """Share of prose characters (outside code, link targets dropped) that are link text."""
+    list_share: float
+    """Share of non-blank prose lines that are list items."""
+    headings: int
+    release_headings: int
+    """Headings that are a version number or a date and little else ("2.32.3 (2024-05-29)")."""
+
+    @property
+    def kind(self) -> PageKind:
+        """Return what kind of page this profile describes."""
+        if self.code_share > 0.85:
+            return "code_listing"
+        if self.link_share > 0.5 and self.list_share > 0.6:
+            return "navigation"
+        if self.headings >= 5 and self.release_headings > 0.5 * self.headings:
+            return "release_notes"
+        return "content"
+
+
+def profile_page(markdown: str) -> PageProfile:
+    """Return the text statistics of a page's Markdown."""
+    code = sum(len(m.group(0)) for m in _FENCED.finditer(markdown))
+    prose = _FENCED.sub("", markdown)
+    link_text = sum(len(text) for text in _LINK.findall(prose))
+    plain = _LINK.sub(lambda m: m.group(1), prose)
+    lines = [line for line in plain.splitlines() if line.strip() and not line.startswith("#")]
+    headings = _HEADING.findall(markdown)
+    return PageProfile(
+        code_share=code / max(len(markdown), 1),
+        link_share=link_text / max(len(plain), 1),
+        list_share=sum(1 for line in lines if _LIST_ITEM.match(line)) / max(len(lines), 1),
+        headings=len(headings),
+        release_headings=sum(1 for heading in headings if _is_release_heading(heading)),
+    )
+
+
+def page_prior(markdown: str) -> float:
+    """Return the search prior of a page: 1 for content, less for pages that crowd out answers."""
+    return PRIORS[profile_page(markdown).kind]
+
+
+def _is_release_heading(heading: str) -> bool:
+    # "Version 2.0.1", "2.32.3 (2024-05-29)", "2024-01-15 (3.45.0)" — but not numbered
+    # sections such as "2.1. Query planning", which have words besides the number.
+    if not _VERSION_OR_DATE.search(heading):
+        return False
+    return len(_WORD.findall(_VERSION_OR_DATE.sub(" ", heading))) <= 2

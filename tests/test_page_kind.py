@@ -1,0 +1,32 @@
+"""Pages that mention everything and answer nothing are recognised by their structure alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from docshelf.page_kind import PRIORS, page_prior, profile_page
+
+PROSE = (
+    "Sessions keep data between requests. The session cookie is signed, so the client can read it but "
+    "not change it. Set a secret key before you use sessions, and keep it out of version control.\n\n"
+)
+
+CASES = [
+    ("content", "# Sessions {#sessions}\n\n" + PROSE * 3 + "```python\nsession['user'] = 'ada'\n```\n"),
+    ("content", "# Query planning\n\n## 1.1. Lookup {#a}\n\n" + PROSE + "## 1.2. Sorting\n\n" + PROSE
+     + "## 2. Covering indexes\n\n" + PROSE + "## 2.1. Details\n\n" + PROSE + "## 3. Summary\n\n" + PROSE),
+    ("navigation", "# Index\n\n" + "".join(f"- [item_{i}](http://x/{i}.html), [page {i}](http://x/p{i})\n" for i in range(40))),
+    ("code_listing", "# Source code for widgets.api\n\n```python\n" + "def f(x):\n    return x\n" * 200 + "```\n"),
+    ("release_notes", "# Changes\n\n" + "".join(f"## Version 2.{i}.0 {{#v2-{i}}}\n\nReleased 2024-01-{i + 10:02d}\n\n- Fix a bug.\n\n" for i in range(8))),
+    ("release_notes", "# Release history\n\n" + "".join(f"## 2.{i}.1 (2023-0{i % 9 + 1}-01)\n\n- Improved things.\n\n" for i in range(6))),
+]
+
+
+@pytest.mark.parametrize(("kind", "markdown"), CASES)
+def test_page_kind(kind: str, markdown: str) -> None:
+    assert profile_page(markdown).kind == kind
+    assert page_prior(markdown) == PRIORS[kind]  # type: ignore[index]
+
+
+def test_empty_page_is_content() -> None:
+    assert profile_page("").kind == "content"

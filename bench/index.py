@@ -33,6 +33,7 @@ from docshelf.embed.tokenizer import count_tokens
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.extract import extract_document
 from docshelf.ingest import build_chunks, chunk_embedding_text, text_hash
+from docshelf.models import Source
 from docshelf.store.sqlite import SQLiteStore
 
 
@@ -101,6 +102,7 @@ def stage_rows(url: str, tmp: Path) -> tuple[list[tuple], float, int]:
     def store_all() -> None:
         store = SQLiteStore(tmp / "stage.db")
         store.bind_embedder(embedder.model_id, embedder.dim)
+        store.upsert_source(Source(name="bench", root=url))
         by_text = dict(zip(embed_texts, vectors))
         for f in fetched:
             try:

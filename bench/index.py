@@ -33,6 +33,7 @@ from docshelf.embed.tokenizer import count_tokens
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.extract import extract_document
 from docshelf.ingest import build_chunks, chunk_embedding_text, text_hash
+from docshelf.errors import ExtractError
 from docshelf.models import Source
 from docshelf.store.sqlite import SQLiteStore
 
@@ -99,19 +100,22 @@ def stage_rows(url: str, tmp: Path) -> tuple[list[tuple], float, int]:
     embedder.embed_documents(["warm up"])
     vectors, t_embed = timed(embedder.embed_documents, embed_texts)
 
+    built = []
+    for f in fetched:
+        try:
+            page, chunks = build_chunks(f, "bench")
+        except ExtractError:
+            continue
+        built.append((page, chunks, [text_hash(chunk_embedding_text(c)) for c in chunks]))
+    by_hash = {text_hash(t): v for t, v in zip(embed_texts, vectors)}
+
     def store_all() -> None:
         store = SQLiteStore(tmp / "stage.db")
         store.bind_embedder(embedder.model_id, embedder.dim)
         store.upsert_source(Source(name="bench", root=url))
-        by_text = dict(zip(embed_texts, vectors))
-        for f in fetched:
-            try:
-                page, chunks = build_chunks(f, "bench")
-            except Exception:
-                continue
-            hashes = [text_hash(chunk_embedding_text(c)) for c in chunks]
+        for page, chunks, hashes in built:
             store.replace_page(page, chunks, hashes)
-        store.store_embeddings({text_hash(t): v for t, v in by_text.items()})
+        store.store_embeddings(by_hash)
         store.close()
 
     _, t_store = timed(store_all)

@@ -8,65 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
 from docshelf import config
-from docshelf.errors import DocshelfError, ModelMismatchError
+from docshelf.cli_ask import ask, chat, mcp_command
+from docshelf.cli_records import copy_command, export_command, import_command
+from docshelf.cli_shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, config_errors, emit_json
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-EXIT_PAGES_FAILED = 1
-EXIT_CONFIG = 2
-
-
-class ShelfContext:
-    """Opens the shelf and the embedder lazily, so `--help` and BM25 searches stay fast."""
-
-    def __init__(self, db: str, embedder: str | None) -> None:
-        self.db = db
-        self.embedder_name = embedder
-        self._store = None
-
-    @property
-    def store(self):
-        if self._store is None:
-            from docshelf.store import open_store
-
-            self._store = open_store(self.db)
-        return self._store
-
-    def embedder_factory(self):
-        """Return a factory for the shelf's embedder: the one it was built with, else the configured one."""
-        from docshelf.embed import get_embedder
-
-        def factory():
-            identity = self.store.embedder_identity()
-            if identity and self.embedder_name and self.embedder_name != identity[0]:
-                raise ModelMismatchError(
-                    f"shelf {self.db} was built with embedding model {identity[0]} ({identity[1]} dims), "
-                    f"not {self.embedder_name}; drop --embedder, or use another --db for the new model"
-                )
-            name = self.embedder_name or (identity[0] if identity else config.setting("DOCSHELF_EMBEDDER"))
-            return get_embedder(name)
-
-        return factory
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False))
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn docshelf's own errors into one clear line and exit code 2."""
-    try:
-        yield
-    except DocshelfError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -113,11 +65,11 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
 
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
                            concurrency=concurrency, per_host=min(concurrency, 4))
-    with _errors(), IngestProgress(enabled=not as_json) as progress:
+    with config_errors(), IngestProgress(enabled=not as_json) as progress:
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress)
         summary = ingestor.add(url_or_path, source=source_name, options=options)
     if as_json:
-        _emit_json(summary.to_json())
+        emit_json(summary.to_json())
     else:
         from docshelf.cli_render import render_summary
 
@@ -148,15 +100,15 @@ def search(shelf: ShelfContext, query: str | None, sources: tuple[str, ...], k: 
 
     if (query is None) == (batch is None):
         raise click.UsageError("give either a QUERY or --batch FILE")
-    with _errors():
-        _check_sources(shelf, sources)
+    with config_errors():
+        check_sources(shelf, sources)
         searcher = HybridSearcher(shelf.store, shelf.embedder_factory())
         if batch is not None:
             _search_batch(searcher, batch, sources=sources, k=k, mode=mode)
             return
         hits = searcher.search(query or "", k=k, sources=sources, mode=mode)  # type: ignore[arg-type]
     if as_json:
-        _emit_json([h.to_json() for h in hits])
+        emit_json([h.to_json() for h in hits])
     else:
         from docshelf.cli_render import render_hits
 
@@ -173,14 +125,7 @@ def _search_batch(searcher, batch: Path, **options: Any) -> None:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise click.UsageError(f"{batch}:{number}: expected a JSON object with 'id' and 'question' ({exc})")
         hits = searcher.search(question, **options)
-        _emit_json({"id": item.get("id"), "hits": [h.to_json() for h in hits]})
-
-
-def _check_sources(shelf: ShelfContext, sources: tuple[str, ...]) -> None:
-    for name in sources:
-        if shelf.store.get_source(name) is None:
-            known = ", ".join(s.source.name for s in shelf.store.list_sources()) or "none yet"
-            raise click.UsageError(f"unknown source {name!r} (known: {known})")
+        emit_json({"id": item.get("id"), "hits": [h.to_json() for h in hits]})
 
 
 @cli.command()
@@ -188,10 +133,10 @@ def _check_sources(shelf: ShelfContext, sources: tuple[str, ...]) -> None:
 @click.pass_obj
 def sources(shelf: ShelfContext, as_json: bool) -> None:
     """List the shelf's sources with their page, chunk and vector counts."""
-    with _errors():
+    with config_errors():
         stats = shelf.store.list_sources()
     if as_json:
-        _emit_json([
+        emit_json([
             {"name": s.source.name, "root": s.source.root, "pages": s.pages, "pages_failed": s.pages_failed,
              "pages_skipped": s.pages_skipped, "chunks": s.chunks, "embedded": s.embedded,
              "created_at": s.source.created_at, "last_crawl_at": s.source.last_crawl_at}
@@ -212,12 +157,12 @@ def sources(shelf: ShelfContext, as_json: bool) -> None:
 @click.pass_obj
 def pages(shelf: ShelfContext, source: str, prefix: str | None, limit: int, offset: int, as_json: bool) -> None:
     """List a source's pages (paginated), with status and chunk counts."""
-    with _errors():
-        _check_sources(shelf, (source,))
+    with config_errors():
+        check_sources(shelf, (source,))
         rows = shelf.store.list_pages(source, prefix=prefix, limit=limit, offset=offset)
         total = shelf.store.count_pages(source, prefix=prefix)
     if as_json:
-        _emit_json({"source": source, "total": total, "offset": offset,
+        emit_json({"source": source, "total": total, "offset": offset,
                     "pages": [{"url": p.url, "title": p.title, "status": p.status, "chunks": p.chunks,
                                "fetched_at": p.fetched_at, "error": p.error} for p in rows]})
     else:
@@ -233,7 +178,7 @@ def pages(shelf: ShelfContext, source: str, prefix: str | None, limit: int, offs
 @click.pass_obj
 def show(shelf: ShelfContext, url: str, chunk_number: int | None, as_json: bool) -> None:
     """Show a stored page's Markdown, or one chunk of it."""
-    with _errors():
+    with config_errors():
         page_url = url.split("#", 1)[0]
         info = shelf.store.get_page(page_url)
         if info is None:
@@ -243,7 +188,7 @@ def show(shelf: ShelfContext, url: str, chunk_number: int | None, as_json: bool)
         if chunk_number is not None and not chunks:
             raise click.UsageError(f"{page_url} has {info.chunks} chunks (0–{info.chunks - 1}); no chunk {chunk_number}")
     if as_json:
-        _emit_json({"url": info.url, "source": info.source, "title": info.title, "status": info.status,
+        emit_json({"url": info.url, "source": info.source, "title": info.title, "status": info.status,
                     "error": info.error, "chunks": [_chunk_json(c) for c in chunks]})
     else:
         from docshelf.cli_render import render_page
@@ -263,27 +208,18 @@ def _chunk_json(chunk) -> dict[str, Any]:
 @click.pass_obj
 def rm(shelf: ShelfContext, source: str, as_json: bool) -> None:
     """Remove a source with all its pages, chunks and vectors."""
-    with _errors():
-        _check_sources(shelf, (source,))
+    with config_errors():
+        check_sources(shelf, (source,))
         removed = shelf.store.remove_source(source)
     if as_json:
-        _emit_json({"source": source, "pages_removed": removed})
+        emit_json({"source": source, "pages_removed": removed})
     else:
         click.echo(f"removed {source}: {removed} pages")
 
 
+for command in (import_command, export_command, copy_command, ask, chat, mcp_command):
+    cli.add_command(command)
+
+
 def main() -> None:
     cli(prog_name="docshelf")
-
-
-from docshelf.cli_records import copy_command, export_command, import_command  # noqa: E402
-
-cli.add_command(import_command)
-cli.add_command(export_command)
-cli.add_command(copy_command)
-
-from docshelf.cli_ask import ask, chat, mcp_command
-
-cli.add_command(ask)
-cli.add_command(chat)
-cli.add_command(mcp_command)

@@ -1,7 +1,6 @@
 """`docshelf ask`, `docshelf chat` and `docshelf mcp` — thin commands over agent.py, answer.py and mcp.py.
 
-Registered on the main group at the end of cli.py; cli.py's helpers are
-imported when a command runs, because cli.py imports this module.
+Registered on the main group by cli.py.
 Pydantic AI, mcp and the embedder load only inside the commands.
 
 Exit codes: 0 answered (with a model, or with passages when none is
@@ -14,16 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from docshelf.cli_shelf import ShelfContext, check_sources, config_errors, emit_json
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from docshelf.agent import AskDeps, Turn
     from docshelf.answer import Answer
-    from docshelf.cli import ShelfContext
     from docshelf.llm import ResolvedModel
     from docshelf.shelf_tools import ShelfTools
 
@@ -40,18 +41,15 @@ model_option = click.option("--model", metavar="MODEL",
 
 def _shelf_tools(shelf: ShelfContext, sources: tuple[str, ...]) -> ShelfTools:
     """Return the read tools over the shelf, after checking the --source names."""
-    from docshelf.cli import _check_sources
     from docshelf.search import HybridSearcher
     from docshelf.shelf_tools import ShelfTools
 
-    _check_sources(shelf, sources)
+    check_sources(shelf, sources)
     return ShelfTools(shelf.store, HybridSearcher(shelf.store, shelf.embedder_factory()))
 
 
-def _config_errors():
-    from docshelf.cli import _errors
-
-    return _errors()
+def _config_errors() -> AbstractContextManager[None]:
+    return config_errors()
 
 
 def _fail(message: str, code: int) -> None:
@@ -95,9 +93,7 @@ def ask(shelf: ShelfContext, question: str, sources: tuple[str, ...], model: str
             except LLMError as exc:  # a provider failure, not a configuration problem: exit 1, not 2
                 _fail(str(exc), EXIT_PROVIDER)
     if as_json:
-        from docshelf.cli import _emit_json
-
-        _emit_json(answer.to_json())
+        emit_json(answer.to_json())
     else:
         _print_answer(answer, streamed=resolved is not None and sys.stdout.isatty())
 

@@ -1,41 +1,28 @@
 """`docshelf import`, `docshelf export` and `docshelf copy` — thin commands over records.py and transfer.py.
 
-Registered on the main group at the end of cli.py. The helpers of cli.py are
-imported when a command runs, not at import time, because cli.py imports
-this module.
+Registered on the main group by cli.py.
 """
 
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from docshelf import config
+from docshelf.cli_shelf import ShelfContext
+from docshelf.cli_shelf import config_errors as _errors
+from docshelf.cli_shelf import emit_json as _emit_json
 
 if TYPE_CHECKING:
-    from docshelf.cli import ShelfContext
     from docshelf.records import ImportSummary, RecordFormat
     from docshelf.store.base import Store
 
 EXIT_RECORDS_FAILED = 1
 ERRORS_SHOWN = 20
 """Bad records listed one per line; past that only their number is given."""
-
-
-def _errors() -> AbstractContextManager[None]:
-    from docshelf.cli import _errors as errors
-
-    return errors()
-
-
-def _emit_json(data: Any) -> None:
-    from docshelf.cli import _emit_json as emit
-
-    emit(data)
 
 
 def _store(shelf: ShelfContext) -> Store:

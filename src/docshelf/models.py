@@ -9,7 +9,7 @@ content), plus the heading path and section anchor that citations need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 PageStatus = Literal["ok", "failed", "skipped"]
@@ -18,7 +18,7 @@ SearchMode = Literal["hybrid", "bm25", "vector"]
 
 def utc_now() -> str:
     """Return the current time as an ISO-8601 string with a UTC offset."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass

@@ -19,11 +19,11 @@ PageKind = Literal["content", "navigation", "code_listing", "release_notes"]
 PRIORS: dict[PageKind, float] = {"content": 1.0, "navigation": 0.5, "code_listing": 0.5, "release_notes": 0.5}
 """Score multiplier per kind; measured on the dev set (bench/retrieval.py, ablation "page priors off")."""
 
-_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[ \t]*$", re.M | re.S)
+_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.M)
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]")
-_VERSION_OR_DATE = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\b\d{4}-\d{2}-\d{2}\b", re.I)
+_VERSION_OR_DATE = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\b\d{4}-\d{2}-\d{2}\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 
 

@@ -8,8 +8,8 @@ for every backend and every front end (CLI, agent, MCP, HTTP).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from docshelf.embed.base import Embedder
 from docshelf.errors import ConfigError

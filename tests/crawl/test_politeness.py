@@ -20,14 +20,15 @@ def slow_site(server: Server, delay: float = 0.2) -> None:
 
 
 def test_per_host_limit_is_never_exceeded(server: Server, crawl_all, fast):
-    slow_site(server)
+    # Slow pages, so requests overlap even on a loaded machine and the limit is really reached.
+    slow_site(server, delay=0.5)
     outcomes, _ = crawl_all(server.url("/docs/"), replace(fast, concurrency=8, per_host=3))
     assert len(outcomes) == 1 + PAGES
     assert server.max_in_flight == 3  # reached, so requests did run in parallel, and never passed
 
 
 def test_total_concurrency_limit(server: Server, crawl_all, fast):
-    slow_site(server)
+    slow_site(server, delay=0.5)
     outcomes, _ = crawl_all(server.url("/docs/"), replace(fast, concurrency=2, per_host=8))
     assert len(outcomes) == 1 + PAGES
     assert server.max_in_flight == 2

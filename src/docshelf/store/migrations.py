@@ -6,7 +6,7 @@ shelf is never left half-migrated. Shelves built by older versions keep opening.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import apsw
 

@@ -52,6 +52,15 @@ def test_chunks_read_back_as_written(store: Store) -> None:
     assert store.get_page_markdown(page.url) == page.markdown
 
 
+def test_page_priors_are_stored_with_the_page(store: Store) -> None:
+    page, chunks, hashes = make_page("http://example.test/genindex", ["index entry"])
+    page.prior = 0.5
+    store.replace_page(page, chunks, hashes)
+    other, chunks, hashes = make_page("http://example.test/guide", ["guide text"])
+    store.replace_page(other, chunks, hashes)
+    assert store.page_priors([page.url, other.url, "http://example.test/unknown"]) == {page.url: 0.5, other.url: 1.0}
+
+
 def test_vectors_are_reused_by_hash_when_text_moves(store: Store) -> None:
     page, chunks, hashes = make_page("http://example.test/a", ["first", "second"])
     store.replace_page(page, chunks, hashes)

@@ -317,10 +317,23 @@ LANGUAGE sql VOLATILE AS $$
 $$
 """
 
+def m004_page_prior(cur: psycopg.Cursor) -> None:
+    """Add each page's search prior (see docshelf.page_kind), computed from the Markdown already stored."""
+    from docshelf.page_kind import page_prior
+
+    cur.execute("ALTER TABLE docshelf_pages ADD COLUMN IF NOT EXISTS prior double precision NOT NULL DEFAULT 1.0")
+    cur.execute("SELECT url, markdown FROM docshelf_pages WHERE coalesce(markdown, '') <> ''")
+    for url, markdown in cur.fetchall():
+        prior = page_prior(markdown)
+        if prior != 1.0:
+            cur.execute("UPDATE docshelf_pages SET prior = %s WHERE url = %s", (prior, url))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_site_pages", m001_site_pages),
     ("m002_docshelf_tables", m002_docshelf_tables),
     ("m003_search_functions", m003_search_functions),
+    ("m004_page_prior", m004_page_prior),
 ]
 
 

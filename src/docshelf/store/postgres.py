@@ -442,6 +442,12 @@ class PostgresStore:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def page_priors(self, urls: Sequence[str]) -> dict[str, float]:
+        if not urls:
+            return {}
+        rows = self._rows("reading page priors", "SELECT url, prior FROM docshelf_pages WHERE url = ANY(%s)", (list(urls),))
+        return {url: prior for url, prior in rows}
+
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
         if not ids:
             return {}
@@ -557,14 +563,14 @@ def _adopt_rows(cur: psycopg.Cursor) -> None:
 def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
     cur.execute(
         """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at,
-                                      status, error)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                      status, error, prior)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
            markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
            last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-           status = excluded.status, error = excluded.error""",
+           status = excluded.status, error = excluded.error, prior = excluded.prior""",
         (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
-         page.last_modified, page.fetched_at, page.status, page.error),
+         page.last_modified, page.fetched_at, page.status, page.error, page.prior),
     )
 
 

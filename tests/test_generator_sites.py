@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 from servers import Server
+from test_chunk import fences_balanced  # the chunk contract's own oracle
 
 from docshelf.embed import get_embedder
 from docshelf.ingest import Ingestor
@@ -27,23 +27,6 @@ QUERIES = [
     ("heliotrope palette", "docusaurus", "components.html"),
     ("moonwalk build", "docusaurus", "installation.html"),
 ]
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-
-
-def fences_balanced(markdown: str) -> bool:
-    open_fence: str | None = None
-    for line in markdown.splitlines():
-        match = _FENCE.match(line)
-        if not match:
-            continue
-        fence, rest = match.groups()
-        if open_fence is None:
-            open_fence = fence
-        elif fence[0] == open_fence[0] and len(fence) >= len(open_fence) and not rest.strip():
-            open_fence = None
-    return open_fence is None
-
 
 @pytest.fixture(scope="module")
 def shelf(tmp_path_factory: pytest.TempPathFactory):

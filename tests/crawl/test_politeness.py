@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from itertools import pairwise
 
 from docshelf.errors import SkippedPage
 from servers import Reply, Server
@@ -43,13 +42,13 @@ def test_robots_txt_disallow_and_crawl_delay(serve, crawl_all, index_outcomes, f
     assert "/docs/private/secret.html" not in server.paths()
     assert server.paths().count("/robots.txt") == 1
     assert server.paths()[0] == "/robots.txt"
-    # The delay applies once robots.txt is read. Arrival times at the server jitter by a few
-    # milliseconds, so the test checks each start against the first rather than gap by gap.
+    # The delay applies once robots.txt is read. Arrival times at the server jitter (on a loaded
+    # machine, two requests started 0.2 s apart can arrive together), so the test checks each
+    # arrival against the first rather than gap by gap: n requests cannot arrive sooner than n delays.
     starts = [request.started for request in server.requests[1:]]
     assert len(starts) >= 4
     for number, started in enumerate(starts):
         assert started - starts[0] >= 0.2 * number - 0.05, starts
-    assert min(later - earlier for earlier, later in pairwise(starts)) >= 0.1, starts
 
 
 def test_crawl_delay_ignored_when_robots_is_off(serve, crawl_all, fast):

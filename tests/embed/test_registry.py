@@ -25,6 +25,7 @@ def test_options_reach_the_embedder() -> None:
 
 def test_openai_name_with_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOCSHELF_EMBED_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     embedder = get_embedder("openai:text-embedding-3-small", dim=1536)
     assert isinstance(embedder, OpenAICompatibleEmbedder)
     assert embedder.model_id == "openai:text-embedding-3-small"
@@ -69,3 +70,10 @@ def test_model_id_of_another_server_is_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DOCSHELF_EMBED_BASE_URL", "http://127.0.0.1:8080/v1")
     with pytest.raises(ConfigError, match=r"served from localhost:11434.*http://localhost:11434/v1"):
         get_embedder("openai:nomic-embed-text@localhost:11434")
+
+
+def test_openai_without_a_key_fails_at_once_with_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DOCSHELF_EMBED_API_KEY", "OPENAI_API_KEY", "DOCSHELF_EMBED_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match="needs an API key.*--mode bm25"):
+        get_embedder("openai:text-embedding-3-small")

@@ -64,6 +64,13 @@ def _openai(model: str, options: dict[str, Any]) -> Embedder:
     options.setdefault(
         "api_key", os.environ.get("DOCSHELF_EMBED_API_KEY") or os.environ.get("OPENAI_API_KEY")
     )
+    if options["base_url"] == OPENAI_BASE_URL and not options["api_key"]:
+        # Fail before any request: without a key every call would be retried and then refused.
+        raise ConfigError(
+            f"embedder openai:{model} needs an API key: set DOCSHELF_EMBED_API_KEY (or OPENAI_API_KEY), "
+            "or point DOCSHELF_EMBED_BASE_URL at a compatible server; a shelf built with it can still be "
+            "searched with --mode bm25, or re-embedded locally with `docshelf import --reembed`"
+        )
     name, _, host = model.partition("@")
     embedder = OpenAICompatibleEmbedder(name, **options)
     if host and embedder.model_id != f"openai:{model}":

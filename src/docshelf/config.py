@@ -20,7 +20,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DOCSHELF_HOME", None, "Folder for docshelf's own files; default: the user data dir (platformdirs)."),
-    Setting("DOCSHELF_DB", None, "The shelf: a SQLite file path. Default: shelf.db in DOCSHELF_HOME."),
+    Setting("DOCSHELF_DB", None, "The shelf: a SQLite file path or a postgresql:// URL. Default: shelf.db in DOCSHELF_HOME."),
     Setting("DOCSHELF_EMBEDDER", "local:all-MiniLM-L6-v2", "Embedding model for new shelves."),
     Setting("DOCSHELF_EMBED_BASE_URL", None, "Base URL of an OpenAI-compatible /v1/embeddings server."),
     Setting("DOCSHELF_EMBED_API_KEY", None, "API key for that server (falls back to OPENAI_API_KEY)."),

@@ -1,4 +1,8 @@
-"""Serve the Debian documentation sites (flask, requests, sqlite) on 127.0.0.1 for the benchmarks."""
+"""Serve the Debian documentation sites on 127.0.0.1 for the benchmarks.
+
+SITES are the dev set's sites (flask, requests, sqlite); OWN_SITES those of
+bench/questions/own.jsonl (sqlalchemy, jinja2).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,28 @@ SITES = {
     "requests": "/usr/share/doc/python-requests-doc/html",
     "sqlite": "/usr/share/doc/sqlite3",
 }
+OWN_SITES = {
+    "sqlalchemy": "/usr/share/doc/python-sqlalchemy-doc/html",
+    "jinja2": "/usr/share/doc/python-jinja2-doc/html",
+}
+PACKAGES = {  # site prefix -> Debian package that installs it
+    "flask": "python-flask-doc",
+    "requests": "python-requests-doc",
+    "sqlite": "sqlite3-doc",
+    "sqlalchemy": "python-sqlalchemy-doc",
+    "jinja2": "python-jinja2-doc",
+}
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
 
 def docroot(folder: Path, sites: dict[str, str] = SITES) -> Path:
     """Make `folder` a docs root: one symlink per site prefix. Exits with the apt-get line when one is missing."""
     folder.mkdir(parents=True, exist_ok=True)
-    missing = [name for name, path in sites.items() if not Path(path).is_dir()]
+    missing = [PACKAGES[name] for name, path in sites.items() if not Path(path).is_dir()]
     if missing:
         raise SystemExit(
             "missing documentation packages; install them with:\n"
-            "  apt-get update && apt-get install -y python-flask-doc python-requests-doc sqlite3-doc"
+            f"  apt-get update && apt-get install -y {' '.join(missing)}"
         )
     for name, path in sites.items():
         link = folder / name

@@ -1,12 +1,14 @@
-"""Retrieval quality on the dev question set: Hit@1/5/10 and MRR@10 for bm25, vector and hybrid.
+"""Retrieval quality on the question sets: Hit@1/5/10 and MRR@10 for bm25, vector and hybrid.
 
-    python bench/retrieval.py                     # index the three dev sites (or reuse bench/out/dev.db), score
-    python bench/retrieval.py --reindex           # rebuild the shelf first
-    python bench/retrieval.py --questions FILE    # another question set (same format)
+    python bench/retrieval.py                     # both sets, dev then own
+    python bench/retrieval.py --set dev           # flask, requests, sqlite (shelf bench/out/dev.db)
+    python bench/retrieval.py --set own           # sqlalchemy, jinja2 (shelf bench/out/own.db)
+    python bench/retrieval.py --reindex           # rebuild the shelves first
+    python bench/retrieval.py --questions FILE    # another question set (same format) over the dev sites
 
-All sites go into one shelf and every question is searched in all of it,
-as ../shared/eval/README.md prescribes. Prints Markdown tables, and query
-latency (p50/p95, query embedding included) for each mode.
+Each set has its own shelf: all of its sites go into one shelf and every question
+is searched in all of it, as ../shared/eval/README.md prescribes. Prints Markdown
+tables per set, and query latency (p50/p95, query embedding included) for each mode.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from docshelf.embed import get_embedder
@@ -26,10 +29,25 @@ from docshelf.search import FusionSettings, HybridSearcher
 from docshelf.store.sqlite import SQLiteStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-from docsite import EVAL, SITES, docroot, serve  # noqa: E402
+from docsite import EVAL, OWN_SITES, SITES, docroot, serve  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 PORT = 8731  # fixed, so a reused shelf keeps matching URLs across runs
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    name: str
+    questions: Path
+    sites: dict[str, str]
+    db: Path
+
+
+SETS = {
+    "dev": QuestionSet("dev", EVAL / "dev" / "questions.jsonl", SITES, OUT / "dev.db"),
+    # frozen before any tuning; see bench/questions/README.md
+    "own": QuestionSet("own", Path(__file__).parent / "questions" / "own.jsonl", OWN_SITES, OUT / "own.db"),
+}
 
 
 def load_scorer():
@@ -86,10 +104,90 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def load_questions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def score_modes(
+    searcher: HybridSearcher, questions: list[dict], modes: list[str], scorer
+) -> tuple[dict, list[str]]:
+    """Score every mode; return {mode: score dict} and the latency table rows."""
+    scored, latency_rows = {}, []
+    for mode in modes:
+        results, latencies = run_mode(searcher, questions, mode, 10)
+        scored[mode] = scorer.score(questions, results)
+        latency_rows.append(f"| {mode} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} |")
+    return scored, latency_rows
+
+
+def print_scores(qset: QuestionSet, questions: list[dict], scored: dict) -> None:
+    print(f"## {qset.name}: {qset.questions} ({len(questions)} questions)\n")
+    print(table([(mode, s["overall"]) for mode, s in scored.items()]))
+    for group in ("by_kind", "by_site"):
+        print(f"\n### {qset.name} · {group.replace('_', ' ')}\n")
+        print(table([(f"{mode} · {key}", m) for mode, s in scored.items() for key, m in s[group].items()]))
+
+
+def print_ablations(
+    qset: QuestionSet, store: SQLiteStore, searcher: HybridSearcher, questions: list[dict], scorer
+) -> None:
+    rows = []
+    for name, settings in ABLATIONS:
+        results, _ = run_mode(HybridSearcher(store, lambda: searcher.embedder(), settings), questions, "hybrid", 10)
+        s = scorer.score(questions, results)
+        rows.append((name, s["overall"]))
+        rows.append((f"{name} · howto", s["by_kind"].get("howto", s["overall"])))
+    print(f"\n### {qset.name} · ablations (hybrid)\n")
+    print(table(rows))
+
+
+def print_misses(qset: QuestionSet, questions: list[dict], hybrid: dict) -> None:
+    print(f"\n### {qset.name} · hybrid: questions not answered at rank 1\n")
+    for q in questions:
+        rank = hybrid["ranks"][q["id"]]
+        if rank != 1:
+            print(f"- {q['id']} ({q['kind']}) rank {rank}: {q['question']} → {q['answers']}")
+
+
+def evaluate(qset: QuestionSet, args: argparse.Namespace, scorer) -> None:
+    """Index the set's sites if needed, then print its tables."""
+    if args.reindex or not qset.db.exists():
+        build_shelf(qset.db, qset.sites)
+    questions = load_questions(qset.questions)
+    store = SQLiteStore(qset.db)
+    searcher = HybridSearcher(store, get_embedder)
+    searcher.search("warm up the model", k=1)
+    scored, latency_rows = score_modes(searcher, questions, args.modes.split(","), scorer)
+    print_scores(qset, questions, scored)
+    if args.ablations:
+        print_ablations(qset, store, searcher, questions, scorer)
+    print(f"\n### {qset.name} · query latency (ms, query embedding included)\n")
+    print("| mode | p50 | p95 |\n|---|---:|---:|\n" + "\n".join(latency_rows))
+    if args.misses and "hybrid" in scored:
+        print_misses(qset, questions, scored["hybrid"])
+    store.close()
+    print()
+
+
+def selected_sets(args: argparse.Namespace) -> list[QuestionSet]:
+    """The sets named by --set; --questions / --db override the file / shelf of a single set."""
+    name = args.set or ("dev" if args.questions or args.db else "both")
+    names = ["dev", "own"] if name == "both" else [name]
+    if (args.questions or args.db) and len(names) > 1:
+        raise SystemExit("--questions and --db apply to one set: add --set dev or --set own")
+    sets = [SETS[n] for n in names]
+    if args.questions or args.db:
+        only = sets[0]
+        sets = [QuestionSet(only.name, args.questions or only.questions, only.sites, args.db or only.db)]
+    return sets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--questions", type=Path, default=EVAL / "dev" / "questions.jsonl")
-    parser.add_argument("--db", type=Path, default=OUT / "dev.db")
+    parser.add_argument("--set", choices=["dev", "own", "both"], default=None,
+                        help="question set(s) to run (default: both; dev when --questions or --db is given)")
+    parser.add_argument("--questions", type=Path, help="another question file for the selected set's sites")
+    parser.add_argument("--db", type=Path, help="shelf to use instead of bench/out/<set>.db")
     parser.add_argument("--reindex", action="store_true")
     parser.add_argument("--modes", default="bm25,vector,hybrid")
     parser.add_argument("--ablations", action="store_true", help="also print the ablation table")
@@ -97,44 +195,9 @@ def main() -> None:
     args = parser.parse_args()
 
     OUT.mkdir(exist_ok=True)
-    if args.reindex or not args.db.exists():
-        build_shelf(args.db, SITES)
     scorer = load_scorer()
-    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
-    store = SQLiteStore(args.db)
-    searcher = HybridSearcher(store, get_embedder)
-    searcher.search("warm up the model", k=1)
-
-    overall, latency_rows, scored = [], [], {}
-    for mode in args.modes.split(","):
-        results, latencies = run_mode(searcher, questions, mode, 10)
-        s = scorer.score(questions, results)
-        scored[mode] = s
-        overall.append((mode, s["overall"]))
-        latency_rows.append(f"| {mode} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} |")
-    print(f"## {args.questions} ({len(questions)} questions)\n")
-    print(table(overall))
-    for group in ("by_kind", "by_site"):
-        print(f"\n### {group.replace('_', ' ')}\n")
-        print(table([(f"{mode} · {key}", m) for mode, s in scored.items() for key, m in s[group].items()]))
-    if args.ablations:
-        rows = []
-        for name, settings in ABLATIONS:
-            results, _ = run_mode(HybridSearcher(store, lambda: searcher.embedder(), settings), questions, "hybrid", 10)
-            s = scorer.score(questions, results)
-            rows.append((name, s["overall"]))
-            rows.append((f"{name} · howto", s["by_kind"].get("howto", s["overall"])))
-        print("\n### ablations (hybrid)\n")
-        print(table(rows))
-    print("\n### query latency (ms, query embedding included)\n")
-    print("| mode | p50 | p95 |\n|---|---:|---:|\n" + "\n".join(latency_rows))
-    if args.misses and "hybrid" in scored:
-        print("\n### hybrid: questions not answered at rank 1\n")
-        for q in questions:
-            rank = scored["hybrid"]["ranks"][q["id"]]
-            if rank != 1:
-                print(f"- {q['id']} ({q['kind']}) rank {rank}: {q['question']} → {q['answers']}")
-    store.close()
+    for qset in selected_sets(args):
+        evaluate(qset, args, scorer)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,6 @@ ERRORS_SHOWN = 20
 """Bad records listed one per line; past that only their number is given."""
 
 
-def _store(shelf: ShelfContext) -> Store:
-    """Return the shelf's store, closed when the command ends (a PostgreSQL pool holds server connections)."""
-    store = shelf.store
-    click.get_current_context().call_on_close(store.close)
-    return store
-
-
 def _open(db: str) -> Store:
     """Return the store at `db`, closed when the command ends."""
     from docshelf.store import open_store
@@ -63,7 +56,7 @@ def import_command(shelf: ShelfContext, paths: tuple[Path, ...], source_name: st
     from docshelf.records import import_records
 
     with _errors():
-        summary = import_records(_store(shelf), paths, source=source_name, reembed=reembed,
+        summary = import_records(shelf.store, paths, source=source_name, reembed=reembed,
                                  embedder=shelf.embedder_factory() if reembed else None)
     if as_json:
         _emit_json(summary.to_json())
@@ -115,12 +108,12 @@ def export_command(shelf: ShelfContext, source_name: str | None, url: str | None
     with _errors():
         if output is None:
             with click.open_file("-", "wb") as stdout:
-                export_records(_store(shelf), stdout, source=source_name, url=url, fmt=record_format)
+                export_records(shelf.store, stdout, source=source_name, url=url, fmt=record_format)
             return
         target = Path(output)
         if output.endswith(("/", "\\")):
             target.mkdir(parents=True, exist_ok=True)
-        count = export_records(_store(shelf), target, source=source_name, url=url, fmt=record_format)
+        count = export_records(shelf.store, target, source=source_name, url=url, fmt=record_format)
     click.echo(f"exported {count} chunks to {output}", err=True)
 
 
@@ -142,7 +135,7 @@ def copy_command(shelf: ShelfContext, from_db: str | None, to_db: str, as_json: 
     from docshelf.transfer import copy_shelf
 
     with _errors():
-        src = _open(from_db) if from_db else _store(shelf)
+        src = _open(from_db) if from_db else shelf.store
         dst = _open(to_db)
         summary = copy_shelf(src, dst)
     if as_json:

@@ -33,6 +33,12 @@ class ShelfContext:
             self._store = open_store(self.db)
         return self._store
 
+    def close(self) -> None:
+        """Close the shelf if a command opened it (a PostgreSQL pool's threads end with it)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
     def embedder_factory(self):
         """Return a factory for the shelf's embedder: the one it was built with, else the configured one."""
         from docshelf.embed import get_embedder

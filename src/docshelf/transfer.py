@@ -79,8 +79,8 @@ def stored_chunks(access: ChunkAccess, url: str) -> list[StoredChunk]:
 class SQLiteChunkAccess:
     """ChunkAccess for the SQLite shelf, over its `chunks` and `chunk_vectors` tables.
 
-    Record texts live in a `record_texts` table created on first use, keyed
-    by (url, chunk_number); a row outlives a re-crawl of its page but is then
+    Record texts live in the `record_texts` table (migration m003), keyed by
+    (url, chunk_number); a row outlives a re-crawl of its page but is then
     ignored, because export uses it only while it matches the stored values.
     """
 
@@ -97,13 +97,7 @@ class SQLiteChunkAccess:
         ]
 
     def keep_record_texts(self, url: str, texts: dict[int, dict[str, str]]) -> None:
-        if not texts and not self._has_texts_table():
-            return
         with self.store.atomic():
-            self.store.conn.execute(
-                """CREATE TABLE IF NOT EXISTS record_texts(url TEXT NOT NULL, chunk_number INTEGER NOT NULL,
-                   embedding TEXT, metadata TEXT, PRIMARY KEY (url, chunk_number))"""
-            )
             self.store.conn.execute("DELETE FROM record_texts WHERE url = ?", (url,))
             for number, kept in texts.items():
                 self.store.conn.execute(
@@ -116,13 +110,8 @@ class SQLiteChunkAccess:
         return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
 
     def _texts(self, url: str) -> dict[int, dict[str, str]]:
-        if not self._has_texts_table():
-            return {}
         rows = self._query("SELECT chunk_number, embedding, metadata FROM record_texts WHERE url = ?", (url,))
         return {n: {k: v for k, v in (("embedding", e), ("metadata", m)) if v} for n, e, m in rows}
-
-    def _has_texts_table(self) -> bool:
-        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'record_texts'"))
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:

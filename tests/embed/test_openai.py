@@ -239,11 +239,13 @@ def test_api_key_is_sent_as_bearer_token_only_when_given(make: Any, server: Embe
     assert [r["headers"].get("Authorization") for r in server.requests] == ["Bearer sk-test", None]
 
 
-def test_model_id_names_the_server_unless_it_is_openai(make: Any, server: EmbeddingsServer) -> None:
+def test_model_id_names_the_server_unless_the_model_is_openais(make: Any, server: EmbeddingsServer) -> None:
     assert make().model_id == f"openai:nomic-embed-text@{server.base_url.split('/')[2]}"
     assert make(model="text-embedding-3-small", base_url=OPENAI_BASE_URL).model_id == (
         "openai:text-embedding-3-small"
     )
+    # A gateway serving OpenAI's model under its name gives the same vectors as OpenAI itself.
+    assert make(model="text-embedding-3-large").model_id == "openai:text-embedding-3-large"
 
 
 def test_count_tokens_is_the_bundled_estimate(make: Any) -> None:

@@ -12,6 +12,7 @@ import pytest
 from docshelf.errors import StoreError
 from docshelf.models import Source
 from docshelf.store.fts import match_expression, query_terms
+from docshelf.store.migrations import MIGRATIONS
 from docshelf.store.sqlite import SQLiteStore, identifier_parts
 from store.shelves import DIM, make_page
 
@@ -30,7 +31,8 @@ def test_wal_file_appears_and_schema_is_recorded(sqlite_store: SQLiteStore, db_p
     sqlite_store.replace_page(page, chunks, hashes)
     assert Path(str(db_path) + "-wal").exists()
     names = [r[0] for r in sqlite_store.conn.execute("SELECT name FROM migrations")]
-    assert names == ["m001_initial", "m002_page_prior"]
+    assert names == [name for name, _ in MIGRATIONS]
+    assert names[:3] == ["m001_initial", "m002_page_prior", "m003_record_texts"]
 
 
 def test_query_terms_keep_identifiers_and_drop_stopwords() -> None:
@@ -72,3 +74,24 @@ def test_m002_backfills_priors_of_a_shelf_built_before_it(db_path: Path) -> None
     store = SQLiteStore(db_path)
     assert store.page_priors(["http://x/genindex.html", "http://x/guide.html"]) == {
         "http://x/genindex.html": 0.5, "http://x/guide.html": 1.0}
+    store.close()
+
+
+def test_m003_keeps_record_texts_a_shelf_created_on_first_import(db_path: Path) -> None:
+    import apsw
+
+    from docshelf.store.migrations import m001_initial, m002_page_prior
+
+    conn = apsw.Connection(str(db_path))
+    conn.execute("CREATE TABLE migrations(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    m001_initial(conn)
+    m002_page_prior(conn)
+    conn.execute("INSERT INTO migrations VALUES ('m001_initial', '2026-01-01'), ('m002_page_prior', '2026-01-01')")
+    conn.execute("CREATE TABLE record_texts(url TEXT NOT NULL, chunk_number INTEGER NOT NULL, embedding TEXT, "
+                 "metadata TEXT, PRIMARY KEY (url, chunk_number))")
+    conn.execute("INSERT INTO record_texts VALUES ('http://x/a', 0, '[0.10]', '{}')")
+    conn.close()
+    store = SQLiteStore(db_path)
+    assert list(store.conn.execute("SELECT url, embedding FROM record_texts")) == [("http://x/a", "[0.10]")]
+    assert "m003_record_texts" in [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
+    store.close()

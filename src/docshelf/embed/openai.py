@@ -1,12 +1,14 @@
 """Embeddings from any OpenAI-compatible `/v1/embeddings` endpoint: OpenAI, Ollama, vLLM, TEI, LM Studio.
 
-Model identity: `model_id` is `openai:<model>` against api.openai.com and
-`openai:<model>@<host[:port]>` against any other base URL. The server is part
-of the identity because a name says little off OpenAI: TEI ignores the
-`model` field and serves whatever it loaded, and Ollama and vLLM may serve
-the same name at different quantisations. A shelf built against one server
-then refuses vectors from another with a clear error instead of silently
-mixing two vector spaces.
+Model identity: `model_id` is `openai:<model>` for OpenAI's own embedding
+models, whichever server answers (api.openai.com, Azure OpenAI, a LiteLLM or
+company gateway: they serve that one model under that name, so a shelf built
+with `openai:text-embedding-3-small`, like the origin's, is searchable through
+any of them). Any other name is `openai:<model>@<host[:port]>`: off OpenAI a
+name says little (TEI ignores the `model` field and serves whatever it
+loaded; Ollama and vLLM may serve one name at different quantisations), so a
+shelf built against one server refuses vectors from another with a clear
+error instead of silently mixing two vector spaces.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from docshelf.embed.tokenizer import count_tokens as _count_wordpiece_tokens
 from docshelf.errors import ConfigError, EmbedError
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+OPENAI_EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
+                           "text-embedding-ada-002": 1536}
+"""Names that denote one fixed model on every OpenAI-compatible server, with their vector size."""
+
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 60.0
 """Longest wait we honour from a Retry-After header, in seconds."""
@@ -75,7 +82,7 @@ class OpenAICompatibleEmbedder:
         self.batch_size = batch_size
         self.max_retries = max_retries
         self.backoff = backoff
-        self._dim = dim
+        self._dim = dim or OPENAI_EMBEDDING_MODELS.get(model)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0))
@@ -157,8 +164,8 @@ class OpenAICompatibleEmbedder:
 
 
 def _model_id(model: str, base_url: str) -> str:
-    """Return `openai:<model>`, or `openai:<model>@<host[:port]>` when the server is not OpenAI's."""
-    if base_url == OPENAI_BASE_URL:
+    """Return `openai:<model>` for OpenAI's models or server, else `openai:<model>@<host[:port]>`."""
+    if base_url == OPENAI_BASE_URL or model in OPENAI_EMBEDDING_MODELS:
         return f"openai:{model}"
     return f"openai:{model}@{urlsplit(base_url).netloc}"
 

@@ -1,4 +1,5 @@
-"""Progress bars for `docshelf add`: pages crawled and chunks embedded, drawn on stderr."""
+"""Progress bars for `docshelf add` and `docshelf enrich`: pages crawled, chunks enriched by a model and
+chunks embedded, drawn on stderr."""
 
 from __future__ import annotations
 
@@ -16,16 +17,25 @@ from rich.progress import (
 
 
 class IngestProgress:
-    """Implements the pipeline's `Progress` protocol with two rich bars; silent when disabled or not a terminal."""
+    """Implements the pipeline's `Progress` and the enricher's `EnrichProgress` with rich bars.
 
-    def __init__(self, enabled: bool = True) -> None:
+    Silent when disabled or not a terminal.
+
+    Args:
+        enabled: draw at all.
+        crawling: show the pages bar (not for `docshelf enrich`, which crawls nothing).
+        enriching: show the bar of chunks a model enriches.
+    """
+
+    def __init__(self, enabled: bool = True, *, crawling: bool = True, enriching: bool = False) -> None:
         console = Console(stderr=True)
         self.enabled = enabled and console.is_terminal
         self._bars = Progress(
             SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
         )
-        self._pages = self._bars.add_task("pages", total=None, detail="")
+        self._pages = self._bars.add_task("pages", total=None, detail="", visible=crawling)
+        self._enriching = self._bars.add_task("enriching", total=0, detail="", visible=enriching)
         self._vectors = self._bars.add_task("embedding", total=0, detail="")
         self._counts = {"ok": 0, "unchanged": 0, "failed": 0, "skipped": 0}
 
@@ -49,3 +59,10 @@ class IngestProgress:
 
     def embedded(self, count: int) -> None:
         self._bars.update(self._vectors, advance=count)
+
+    def enrich_queued(self, count: int) -> None:
+        task = self._bars.tasks[self._enriching]
+        self._bars.update(self._enriching, total=(task.total or 0) + count)
+
+    def enriched(self, count: int) -> None:
+        self._bars.update(self._enriching, advance=count)

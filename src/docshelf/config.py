@@ -34,6 +34,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCSHELF_LLM_MAX_RETRIES", "3", "Retries of a model request on 429/5xx/timeouts, honouring Retry-After."),
     Setting("DOCSHELF_LLM_TIMEOUT", "120", "Seconds before a model request times out."),
     Setting("DOCSHELF_ASK_TOOL_CALLS", "12", "Tool calls (searches, page reads) the ask agent may make per question."),
+    Setting("DOCSHELF_TOKEN", None,
+            "Token `docshelf serve` requires of every request (Bearer header or the login form); needed to serve "
+            "on any address but 127.0.0.1."),
+    Setting("DOCSHELF_ENRICH_CONCURRENCY", "4",
+            "Model requests in flight at once while `add --enrich llm` or `enrich` writes titles and summaries."),
 )
 
 

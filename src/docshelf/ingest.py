@@ -1,9 +1,13 @@
-"""The pipeline: crawl → extract → chunk → enrich → store, with embedding running behind it.
+"""The pipeline: crawl → extract → chunk → enrich → store, with model enrichment and embedding behind it.
 
-Pages are stored (and BM25-searchable) as soon as they are chunked; a
-background task embeds whatever lacks a vector while the crawl goes on. An
-interrupted run leaves a shelf that searches, and the next run skips
-unchanged pages and finishes the missing vectors.
+Pages are stored (and BM25-searchable) as soon as they are chunked, with
+extractive titles and summaries; a background task embeds whatever lacks a
+vector while the crawl goes on. With an `LLMEnricher`, a second background
+task has the model rewrite titles and summaries between the two, and the
+embedder takes a chunk only once the model is done with it (or, when the
+model failed, at the end, with its extractive title). An interrupted run
+leaves a shelf that searches, and the next run skips unchanged pages and
+finishes the missing enrichments and vectors.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from docshelf.chunk import chunk_markdown
@@ -27,8 +32,14 @@ from docshelf.models import Chunk, Page, Source, utc_now
 from docshelf.page_kind import page_prior
 from docshelf.store.base import Store
 
+if TYPE_CHECKING:
+    from docshelf.enrich_llm import LLMEnricher
+
 EMBED_BATCH = 64
 """Chunks handed to the embedder at once (it sorts and sub-batches them by length)."""
+
+ENRICH_BATCH = 32
+"""Chunks read from the shelf and handed to the model enricher at once (it bounds the requests in flight)."""
 
 
 class Progress(Protocol):
@@ -65,6 +76,24 @@ class IngestSummary:
     embed_failed: int = 0
     seconds: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
+    enrichment: dict[str, Any] | None = None
+    """The model enricher's report (`EnrichReport.to_json()`), when titles were written by a model."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EnrichSummary:
+    """What `docshelf enrich` did, as printed by `--json`."""
+
+    source: str | None
+    """The source enriched, or None for the whole shelf."""
+    enrichment: dict[str, Any]
+    """The model enricher's report (`EnrichReport.to_json()`)."""
+    embedded: int = 0
+    embed_failed: int = 0
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +142,7 @@ def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
                 "chunk_size": len(section.content),
             },
             updated_dt=page.fetched_at,
+            enriched_by="extractive",
         )
         for number, section in enumerate(sections)
     ]
@@ -120,8 +150,9 @@ def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
 
 
 def chunk_embedding_text(chunk: Chunk) -> str:
-    """Return the text a chunk is embedded as."""
-    return embedding_text(chunk.title, chunk.heading_path, chunk.content)
+    """Return the text a chunk is embedded as: its context sentence first when it has one (`--context llm`)."""
+    text = embedding_text(chunk.title, chunk.heading_path, chunk.content)
+    return f"{chunk.context}\n{text}" if chunk.context else text
 
 
 class Ingestor:
@@ -131,13 +162,17 @@ class Ingestor:
         store: the shelf.
         embedder: a factory for the document embedder (loaded once, when first needed).
         progress: receives page and embedding events.
+        enricher: has a model rewrite the titles and summaries of the sources added or enriched;
+            None keeps the extractive ones.
     """
 
-    def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None) -> None:
+    def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None,
+                 enricher: LLMEnricher | None = None) -> None:
         self.store = store
         self._embedder_factory = embedder
         self._embedder: Embedder | None = None
         self.progress: Progress = progress or _NoProgress()
+        self.enricher = enricher
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -162,18 +197,14 @@ class Ingestor:
         )
         summary = IngestSummary(source=name)
         known = self.store.page_states(name)
-        wake = asyncio.Event()
-        crawl_done = asyncio.Event()
-        embedding = asyncio.create_task(self._embed_pending(name, summary, wake, crawl_done))
-        try:
-            seen = await self._crawl_into_shelf(root, name, options, known, summary, wake)
+        stages = _Stages(self.enricher is not None)
+        async with stages.running(self._enrich_pending(name, stages), self._embed_pending(name, summary, stages)):
+            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks)
             if seen is not None:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
-        finally:
-            crawl_done.set()
-            wake.set()
-            await embedding
+        if self.enricher is not None:
+            summary.enrichment = self.enricher.report.to_json()
         self.store.upsert_source(
             Source(name=name, root=root, options=_options_json(options),
                    created_at=existing.created_at if existing else utc_now(), last_crawl_at=utc_now())
@@ -239,21 +270,80 @@ class Ingestor:
         summary.failures.append({"url": url, "reason": reason, "status": status})
         return status
 
-    async def _embed_pending(
-        self, name: str, summary: IngestSummary, wake: asyncio.Event, crawl_done: asyncio.Event
-    ) -> None:
-        """Embed chunks without vectors until the crawl is over and none are left."""
+    def enrich(self, source: str | None = None) -> EnrichSummary:
+        """Have the model write the titles and summaries it has not written yet in `source` (None: the whole shelf)."""
+        return asyncio.run(self.enrich_async(source))
+
+    async def enrich_async(self, source: str | None = None) -> EnrichSummary:
+        """Enrich what the enricher has not yet, embed what changed, and return the summary.
+
+        Resumable: every batch is written as it is done, so an interrupted run loses at most the
+        requests in flight, and the next run asks only for what is still missing.
+        """
+        if self.enricher is None:
+            raise ValueError("Ingestor.enrich needs an enricher")
+        started = time.monotonic()
+        self.embedder()  # fail fast on a model mismatch, before any request
+        summary = EnrichSummary(source=source, enrichment={})
+        stages = _Stages(enriching=True)
+        stages.crawl_done.set()
+        async with stages.running(self._enrich_pending(source, stages), self._embed_pending(source, summary, stages)):
+            pass
+        summary.enrichment = self.enricher.report.to_json()
+        summary.seconds = round(time.monotonic() - started, 3)
+        return summary
+
+    async def _enrich_pending(self, source: str | None, stages: _Stages) -> None:
+        """Have the model enrich chunks it has not written yet, until the crawl is over and none are left.
+
+        A chunk the model failed on keeps its extractive title and summary, is not asked again in
+        this run, and is embedded as it is once enrichment is over.
+        """
+        enricher = self.enricher
+        if enricher is None:
+            return
+        failed: set[tuple[str, int]] = set()
+        try:
+            while not enricher.stopped:
+                stages.to_enrich.clear()
+                last_round = stages.crawl_done.is_set()  # read before the shelf: later pages wake us again
+                batch = [t for t in self.store.chunks_to_enrich(source, enricher.name, enricher.with_context,
+                                                                ENRICH_BATCH + len(failed))
+                         if (t[2].url, t[2].chunk_number) not in failed][:ENRICH_BATCH]
+                if not batch:
+                    if last_round:
+                        return
+                    await stages.to_enrich.wait()
+                    continue
+                results = await enricher.enrich([(title, chunk) for _, title, chunk in batch])
+                failed.update((c.url, c.chunk_number) for (_, _, c), new in zip(batch, results) if new is None)
+                changes = [(old_hash, new, text_hash(chunk_embedding_text(new)))
+                           for (old_hash, _, _), new in zip(batch, results) if new is not None]
+                self.progress.chunks_added(self.store.update_enrichments(changes))
+                stages.to_embed.set()
+        finally:
+            stages.enrich_done.set()
+            stages.to_embed.set()
+
+    async def _embed_pending(self, source: str | None, summary: IngestSummary | EnrichSummary, stages: _Stages) -> None:
+        """Embed chunks without vectors until crawl and enrichment are over and none are left.
+
+        While the model still enriches, only chunks it is done with are embedded: the others would
+        be embedded again once their title changes.
+        """
         embedder = self.embedder()
         failed: set[str] = set()
         while True:
-            wake.clear()
-            batch = [(h, c) for h, c in self.store.pending_embeddings(name, EMBED_BATCH + len(failed)) if h not in failed]
-            batch = batch[:EMBED_BATCH]
+            stages.to_embed.clear()
+            last_round = stages.crawl_done.is_set() and stages.enrich_done.is_set()
+            only = self.enricher.name if self.enricher is not None and not stages.enrich_done.is_set() else None
+            pending = self.store.pending_embeddings(source, EMBED_BATCH + len(failed), enriched_by=only)
+            batch = [(h, c) for h, c in pending if h not in failed][:EMBED_BATCH]
             if not batch:
-                if crawl_done.is_set():
+                if last_round:
                     summary.embed_failed = len(failed)
                     return
-                await wake.wait()
+                await stages.to_embed.wait()
                 continue
             texts = [chunk_embedding_text(chunk) for _, chunk in batch]
             try:
@@ -275,6 +365,37 @@ class Ingestor:
             except EmbedError:
                 out.append(None)
         return out
+
+
+class _Stages:
+    """The events that chain the background stages: crawl → model enrichment → embedding, each waking the next."""
+
+    def __init__(self, enriching: bool) -> None:
+        self.to_enrich = asyncio.Event()
+        """Set when pages were stored: there may be chunks for the model."""
+        self.to_embed = asyncio.Event()
+        """Set when there may be chunks for the embedder."""
+        self.crawl_done = asyncio.Event()
+        self.enrich_done = asyncio.Event()
+        self.new_chunks = self.to_enrich if enriching else self.to_embed
+        """What the crawl sets after storing a page: new chunks go to the model first when there is one."""
+        if not enriching:
+            self.enrich_done.set()
+
+    @asynccontextmanager
+    async def running(self, *stages: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+        """Run the background stages while the block runs; then let them finish, and raise what they raised."""
+        tasks = [asyncio.create_task(stage) for stage in stages]
+        try:
+            yield
+        finally:
+            self.crawl_done.set()
+            self.to_enrich.set()
+            self.to_embed.set()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 def _options_json(options: CrawlOptions) -> dict[str, Any]:

@@ -112,11 +112,24 @@ class Chunk:
     """At least {source, crawled_at, url_path, chunk_size}; `chunk_size == len(content)`."""
     embedding: list[float] | None = None
     updated_dt: str | None = None
+    context: str | None = None
+    """A model-written sentence placing the chunk in its page, embedded before it (`--context llm`); else None."""
+    enriched_by: str | None = None
+    """Who wrote title and summary: "extractive", "llm:<model>", or None when not known (imported records)."""
 
     @property
     def cite_url(self) -> str:
         """The URL with the section anchor, when the chunk has one."""
         return f"{self.url}#{self.anchor}" if self.anchor else self.url
+
+
+@dataclass
+class Enrichment:
+    """A chunk's title, summary and context sentence as a model wrote them (the enrichment cache's value)."""
+
+    title: str
+    summary: str
+    context: str | None = None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from docshelf.models import Chunk, Page, PageInfo, Source, SourceStats
+from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats
 
 
 @runtime_checkable
@@ -81,12 +81,47 @@ class Store(Protocol):
         ...
 
     # -- vectors --------------------------------------------------------------
-    def pending_embeddings(self, source: str | None = None, limit: int = 256) -> list[tuple[str, Chunk]]:
-        """Return up to `limit` (embed_hash, chunk) pairs whose vector is missing, one per hash."""
+    def pending_embeddings(
+        self, source: str | None = None, limit: int = 256, *, enriched_by: str | None = None
+    ) -> list[tuple[str, Chunk]]:
+        """Return up to `limit` (embed_hash, chunk) pairs whose vector is missing, one per hash.
+
+        With `enriched_by`, only chunks whose title that enricher wrote: while a model is still
+        rewriting titles, the others would be embedded twice.
+        """
         ...
 
     def store_embeddings(self, vectors: dict[str, np.ndarray]) -> int:
         """Attach vectors (by embed hash) to every chunk with that hash; return chunks updated."""
+        ...
+
+    # -- enrichment -----------------------------------------------------------
+    def chunks_to_enrich(
+        self, source: str | None, enricher: str, with_context: bool | None, limit: int = 64
+    ) -> list[tuple[str, str, Chunk]]:
+        """Return up to `limit` (embed_hash, page title, chunk) not yet enriched by `enricher`, oldest first.
+
+        A chunk is done when `enricher` wrote it and, unless `with_context` is None, it has a context
+        sentence exactly when `with_context` asks for one.
+        """
+        ...
+
+    def update_enrichments(self, changes: Sequence[tuple[str, Chunk, str]]) -> int:
+        """Write chunks' new title, summary, context and enricher, each given as (old embed hash, chunk, new hash).
+
+        A chunk is found by (url, chunk_number) and changed only while it still has its old embed hash
+        (a re-crawl in between wins). When the hash changes its vector is dropped, or replaced at once
+        by a vector already stored for the new hash. Return the change in the number of chunks waiting
+        for a vector.
+        """
+        ...
+
+    def get_enrichments(self, model: str, prompt_version: str, hashes: Iterable[str]) -> dict[str, Enrichment]:
+        """Return the cached enrichments among `hashes` (prompt hashes) for this model and prompt version."""
+        ...
+
+    def put_enrichments(self, model: str, prompt_version: str, enrichments: dict[str, Enrichment]) -> None:
+        """Cache enrichments by prompt hash, replacing what the cache held under the same key."""
         ...
 
     # -- search ---------------------------------------------------------------

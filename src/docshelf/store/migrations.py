@@ -79,9 +79,47 @@ def m002_page_prior(conn: apsw.Connection) -> None:
             conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (prior, url))
 
 
+def m003_record_texts(conn: apsw.Connection) -> None:
+    """Add the table of record texts kept at import (exact float and JSON text for byte-exact export).
+
+    IF NOT EXISTS: shelves written before this migration created it on first import.
+    """
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS record_texts(url TEXT NOT NULL, chunk_number INTEGER NOT NULL,
+           embedding TEXT, metadata TEXT, PRIMARY KEY (url, chunk_number))"""
+    )
+
+
+def m004_enrichment(conn: apsw.Connection) -> None:
+    """Record who wrote each chunk's title and summary, its context sentence, and cache what a model wrote.
+
+    Chunks stored before it keep enriched_by NULL ("not known": crawled ones were extractive, imported
+    ones came with whatever their records held). The cache is keyed by model, prompt version and the hash
+    of the prompt's text, so a re-crawled or unchanged chunk never asks the model again.
+    """
+    conn.execute(
+        """
+        ALTER TABLE chunks ADD COLUMN context TEXT;
+        ALTER TABLE chunks ADD COLUMN enriched_by TEXT;
+        CREATE TABLE enrichment_cache(
+            model TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            context TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (model, prompt_version, content_hash)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_page_prior", m002_page_prior),
+    ("m003_record_texts", m003_record_texts),
+    ("m004_enrichment", m004_enrichment),
 ]
 
 

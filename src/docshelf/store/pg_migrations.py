@@ -329,11 +329,37 @@ def m004_page_prior(cur: psycopg.Cursor) -> None:
             cur.execute("UPDATE docshelf_pages SET prior = %s WHERE url = %s", (prior, url))
 
 
+def m005_enrichment(cur: psycopg.Cursor) -> None:
+    """Record who wrote each chunk's title and summary, its context sentence, and cache what a model wrote.
+
+    Rows stored before it (by docshelf or by the origin, whose titles its LLM wrote) keep enriched_by
+    NULL: not known. The cache is keyed by model, prompt version and the hash of the prompt's text.
+    """
+    cur.execute(
+        """
+        ALTER TABLE site_pages
+            ADD COLUMN IF NOT EXISTS context text,
+            ADD COLUMN IF NOT EXISTS enriched_by text;
+        CREATE TABLE docshelf_enrichment_cache (
+            model text NOT NULL,
+            prompt_version text NOT NULL,
+            content_hash text NOT NULL,
+            title text NOT NULL,
+            summary text NOT NULL,
+            context text,
+            created_at text NOT NULL,
+            PRIMARY KEY (model, prompt_version, content_hash)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_site_pages", m001_site_pages),
     ("m002_docshelf_tables", m002_docshelf_tables),
     ("m003_search_functions", m003_search_functions),
     ("m004_page_prior", m004_page_prior),
+    ("m005_enrichment", m005_enrichment),
 ]
 
 

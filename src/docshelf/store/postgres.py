@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from docshelf.errors import ModelMismatchError, StoreError
-from docshelf.models import Chunk, Page, PageInfo, Source, SourceStats, utc_now
+from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
 from docshelf.records import MODELS_BY_DIM
 from docshelf.store.fts import query_terms
 from docshelf.store.pg_migrations import apply_migrations
@@ -391,9 +391,12 @@ class PostgresStore:
         return [_chunk(r) for r in rows]
 
     # -- vectors -------------------------------------------------------------
-    def pending_embeddings(self, source: str | None = None, limit: int = 256) -> list[tuple[str, Chunk]]:
-        where = "c.embedding IS NULL" + (" AND c.source = %s" if source else "")
-        params: list[Any] = [source] if source else []
+    def pending_embeddings(
+        self, source: str | None = None, limit: int = 256, *, enriched_by: str | None = None
+    ) -> list[tuple[str, Chunk]]:
+        where = ("c.embedding IS NULL" + (" AND c.source = %s" if source else "")
+                 + (" AND c.enriched_by = %s" if enriched_by else ""))
+        params: list[Any] = [p for p in (source, enriched_by) if p]
         rows = self._rows(
             "finding chunks without vectors",
             f"""SELECT * FROM (
@@ -419,6 +422,68 @@ class PostgresStore:
             return cur.rowcount
 
         return self._run(f"storing {len(vectors)} vectors", write)
+
+    # -- enrichment ----------------------------------------------------------
+    def chunks_to_enrich(
+        self, source: str | None, enricher: str, with_context: bool | None, limit: int = 64
+    ) -> list[tuple[str, str, Chunk]]:
+        where = "(c.enriched_by IS DISTINCT FROM %s OR (c.context IS NOT NULL) <> coalesce(%s::boolean, c.context IS NOT NULL))"
+        where += " AND c.source = %s" if source else ""
+        params: list[Any] = [enricher, with_context, *([source] if source else [])]
+        rows = self._rows(
+            "finding chunks to enrich",
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, coalesce(p.title, ''), ", 1)
+            + f" LEFT JOIN docshelf_pages p ON p.url = c.url WHERE {where} ORDER BY c.id LIMIT %s",
+            [*params, limit],
+        )
+        return [(r[0] or "", r[1], _chunk(r[2:])) for r in rows]
+
+    def update_enrichments(self, changes: Sequence[tuple[str, Chunk, str]]) -> int:
+        def write(cur: psycopg.Cursor) -> int:
+            known = self._vectors_for(cur, {new for old, _, new in changes if new != old})
+            change = 0
+            for old_hash, chunk, new_hash in changes:
+                cur.execute(
+                    """UPDATE site_pages c SET title = %s, summary = %s, context = %s, enriched_by = %s,
+                           embed_hash = %s, embedding = CASE WHEN %s THEN c.embedding ELSE %s END
+                       FROM site_pages prev WHERE prev.id = c.id
+                           AND c.url = %s AND c.chunk_number = %s AND coalesce(c.embed_hash, '') = %s
+                       RETURNING prev.embedding IS NULL, c.embedding IS NULL""",
+                    (chunk.title, chunk.summary, chunk.context, chunk.enriched_by, new_hash, new_hash == old_hash,
+                     known.get(new_hash), chunk.url, chunk.chunk_number, old_hash),
+                )
+                row = cur.fetchone()
+                if row is not None:
+                    change += int(row[1]) - int(row[0])
+            return change
+
+        return self._run(f"writing {len(changes)} enrichments", write)
+
+    def get_enrichments(self, model: str, prompt_version: str, hashes: Iterable[str]) -> dict[str, Enrichment]:
+        rows = self._rows(
+            "reading the enrichment cache",
+            """SELECT content_hash, title, summary, context FROM docshelf_enrichment_cache
+               WHERE model = %s AND prompt_version = %s AND content_hash = ANY(%s)""",
+            (model, prompt_version, sorted(set(hashes))),
+        )
+        return {r[0]: Enrichment(*r[1:]) for r in rows}
+
+    def put_enrichments(self, model: str, prompt_version: str, enrichments: dict[str, Enrichment]) -> None:
+        if not enrichments:
+            return
+        now = utc_now()
+
+        def write(cur: psycopg.Cursor) -> None:
+            cur.executemany(
+                """INSERT INTO docshelf_enrichment_cache(model, prompt_version, content_hash, title, summary,
+                                                         context, created_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (model, prompt_version, content_hash) DO UPDATE SET title = excluded.title,
+                   summary = excluded.summary, context = excluded.context, created_at = excluded.created_at""",
+                [(model, prompt_version, h, e.title, e.summary, e.context, now) for h, e in sorted(enrichments.items())],
+            )
+
+        self._run(f"caching {len(enrichments)} enrichments", write)
 
     # -- search --------------------------------------------------------------
     def search_bm25(self, query: str, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
@@ -511,7 +576,8 @@ class PostgresStore:
         return (
             chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
             chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
-            json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms,
+            json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms, chunk.context,
+            chunk.enriched_by,
         )
 
 
@@ -575,8 +641,8 @@ def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
 
 
 _INSERT_CHUNK = """INSERT INTO site_pages(url, chunk_number, title, summary, content, metadata, source, heading_path,
-        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, embedding)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, context, enriched_by, embedding)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 
 _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     (SELECT count(*) FROM site_pages c WHERE c.url = p.url), p.fetched_at, p.error,
@@ -588,7 +654,7 @@ _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
 _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path::text,
     c.anchor, CASE WHEN c.metadata_text IS NOT NULL AND c.metadata_text::jsonb = c.metadata
                    THEN c.metadata_text ELSE c.metadata::text END,
-    c.updated_dt FROM site_pages c"""
+    c.updated_dt, c.context, c.enriched_by FROM site_pages c"""
 
 
 def _source(row: Sequence) -> Source:
@@ -606,4 +672,5 @@ def _chunk(row: Sequence) -> Chunk:
     return Chunk(
         url=row[0], source=row[1] or "", chunk_number=row[2], title=row[3], summary=row[4], content=row[5],
         heading_path=json.loads(row[6]), anchor=row[7], metadata=json.loads(row[8]), updated_dt=row[9],
+        context=row[10], enriched_by=row[11],
     )

@@ -17,9 +17,10 @@ import apsw
 import numpy as np
 
 from docshelf.errors import ModelMismatchError, StoreError
-from docshelf.models import Chunk, Page, PageInfo, Source, SourceStats
+from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
 from docshelf.store.fts import match_expression
 from docshelf.store.migrations import apply_migrations
+from docshelf.store.vector_matrix import VectorMatrix
 
 # Weights of the FTS columns (title, headings, body) in bm25(): a term in the
 # page title or a heading says more about a chunk than one in its body.
@@ -59,8 +60,10 @@ class SQLiteStore:
         path: the shelf file, or ":memory:".
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, vectors_in_memory: bool = True) -> None:
         self.location = str(path)
+        self.vectors_in_memory = vectors_in_memory
+        self._vectors: VectorMatrix | None = None
         if self.location != ":memory:":
             file = Path(path)
             if file.is_dir():
@@ -91,6 +94,9 @@ class SQLiteStore:
                 yield
         except apsw.Error as exc:
             raise StoreError(f"shelf {self.location}: write failed: {exc}") from exc
+        finally:
+            if self._vectors is not None:
+                self._vectors.mark_stale()
 
     def _rows(self, sql: str, params: Sequence[object] | dict = ()) -> list[tuple]:
         try:
@@ -240,9 +246,11 @@ class SQLiteStore:
         return [_chunk(r) for r in rows]
 
     # -- vectors -------------------------------------------------------------
-    def pending_embeddings(self, source: str | None = None, limit: int = 256) -> list[tuple[str, Chunk]]:
-        where = "c.embedded = 0" + (" AND c.source = ?" if source else "")
-        params: list[object] = [source] if source else []
+    def pending_embeddings(
+        self, source: str | None = None, limit: int = 256, *, enriched_by: str | None = None
+    ) -> list[tuple[str, Chunk]]:
+        where = "c.embedded = 0" + (" AND c.source = ?" if source else "") + (" AND c.enriched_by = ?" if enriched_by else "")
+        params: list[object] = [p for p in (source, enriched_by) if p]
         rows = self._rows(
             _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, ", 1)
             + f" WHERE {where} GROUP BY c.embed_hash ORDER BY c.id LIMIT ?",
@@ -262,6 +270,58 @@ class SQLiteStore:
                     self._insert_vector(chunk_id, vector, source)
                 updated += len(rows)
         return updated
+
+    # -- enrichment ----------------------------------------------------------
+    def chunks_to_enrich(
+        self, source: str | None, enricher: str, with_context: bool | None, limit: int = 64
+    ) -> list[tuple[str, str, Chunk]]:
+        where = "(c.enriched_by IS NOT ? OR (c.context IS NOT NULL) != coalesce(?, c.context IS NOT NULL))"
+        where += " AND c.source = ?" if source else ""
+        params: list[object] = [enricher, with_context, *([source] if source else [])]
+        rows = self._rows(
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, coalesce(p.title, ''), ", 1)
+            + f" LEFT JOIN pages p ON p.url = c.url WHERE {where} ORDER BY c.id LIMIT ?",
+            [*params, limit],
+        )
+        return [(r[0], r[1], _chunk(r[2:])) for r in rows]
+
+    def update_enrichments(self, changes: Sequence[tuple[str, Chunk, str]]) -> int:
+        change = 0
+        with self.atomic():
+            known = self._vectors_for({new_hash for old_hash, _, new_hash in changes if new_hash != old_hash})
+            for old_hash, chunk, new_hash in changes:
+                rows = self.conn.execute(
+                    """UPDATE chunks SET title = ?, summary = ?, context = ?, enriched_by = ?, embed_hash = ?
+                       WHERE url = ? AND chunk_number = ? AND embed_hash = ? RETURNING id, embedded""",
+                    (chunk.title, chunk.summary, chunk.context, chunk.enriched_by, new_hash,
+                     chunk.url, chunk.chunk_number, old_hash),
+                ).fetchall()
+                if rows and new_hash != old_hash:
+                    change += self._revector(rows[0][0], bool(rows[0][1]), chunk.source, known.get(new_hash))
+        return change
+
+    def get_enrichments(self, model: str, prompt_version: str, hashes: Iterable[str]) -> dict[str, Enrichment]:
+        found: dict[str, Enrichment] = {}
+        for content_hash in set(hashes):
+            rows = self._rows(
+                """SELECT title, summary, context FROM enrichment_cache
+                   WHERE model = ? AND prompt_version = ? AND content_hash = ?""",
+                (model, prompt_version, content_hash),
+            )
+            if rows:
+                found[content_hash] = Enrichment(*rows[0])
+        return found
+
+    def put_enrichments(self, model: str, prompt_version: str, enrichments: dict[str, Enrichment]) -> None:
+        now = utc_now()
+        with self.atomic():
+            for content_hash, e in enrichments.items():
+                self.conn.execute(
+                    """INSERT OR REPLACE INTO enrichment_cache(model, prompt_version, content_hash, title, summary,
+                                                               context, created_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (model, prompt_version, content_hash, e.title, e.summary, e.context, now),
+                )
 
     # -- search --------------------------------------------------------------
     def search_bm25(self, query: str, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
@@ -283,6 +343,13 @@ class SQLiteStore:
     def search_vector(self, vector: np.ndarray, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
         if self._dim is None:
             return []
+        if self.vectors_in_memory:
+            if self._vectors is None:
+                self._vectors = VectorMatrix(self.conn, self._dim)
+            try:
+                return self._vectors.search(vector, sources, limit)
+            except apsw.Error as exc:
+                raise StoreError(f"shelf {self.location}: vector search failed: {exc}") from exc
         sql = "SELECT chunk_id, distance FROM chunk_vectors WHERE embedding MATCH ? AND k = ?"
         params: list[object] = [_vector_blob(vector), limit]
         if sources:
@@ -320,6 +387,15 @@ class SQLiteStore:
                 found[embed_hash] = rows[0][0]
         return found
 
+    def _revector(self, chunk_id: int, had_vector: bool, source: str, vector: bytes | None) -> int:
+        """Give a chunk whose embedded text changed the vector already known for it, or none; return +1/0/-1 pending."""
+        if had_vector:
+            self.conn.execute("DELETE FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,))
+        if vector is not None:
+            self._insert_vector(chunk_id, vector, source)
+        self.conn.execute("UPDATE chunks SET embedded = ? WHERE id = ?", (int(vector is not None), chunk_id))
+        return int(had_vector) - int(vector is not None)
+
     def _delete_chunks_of(self, urls: list[str]) -> None:
         for url in urls:
             ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE url = ?", (url,))]
@@ -345,11 +421,12 @@ class SQLiteStore:
     def _insert_chunk(self, chunk: Chunk, page_title: str, embed_hash: str, embedded: bool) -> int:
         (chunk_id,) = self.conn.execute(
             """INSERT INTO chunks(url, source, chunk_number, title, summary, content, heading_path, anchor,
-                                  metadata, updated_dt, embed_hash, embedded)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                                  metadata, updated_dt, embed_hash, embedded, context, enriched_by)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (chunk.url, chunk.source, chunk.chunk_number, chunk.title, chunk.summary, chunk.content,
              json.dumps(chunk.heading_path, ensure_ascii=False), chunk.anchor,
-             json.dumps(chunk.metadata, ensure_ascii=False), chunk.updated_dt, embed_hash, int(embedded)),
+             json.dumps(chunk.metadata, ensure_ascii=False), chunk.updated_dt, embed_hash, int(embedded),
+             chunk.context, chunk.enriched_by),
         ).fetchone()
         headings = " ".join(chunk.heading_path)
         self.conn.execute(
@@ -372,7 +449,7 @@ _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     p.content_hash, p.etag, p.last_modified FROM pages p"""
 
 _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path,
-    c.anchor, c.metadata, c.updated_dt FROM chunks c"""
+    c.anchor, c.metadata, c.updated_dt, c.context, c.enriched_by FROM chunks c"""
 
 
 def _source(row: Sequence) -> Source:
@@ -390,4 +467,5 @@ def _chunk(row: Sequence) -> Chunk:
     return Chunk(
         url=row[0], source=row[1], chunk_number=row[2], title=row[3], summary=row[4], content=row[5],
         heading_path=json.loads(row[6]), anchor=row[7], metadata=json.loads(row[8]), updated_dt=row[9],
+        context=row[10], enriched_by=row[11],
     )

@@ -1,7 +1,7 @@
 """`docshelf …` — a thin command line over the library.
 
-Exit codes: 0 ok, 1 some pages failed (the summary says which), 2 usage or
-configuration error.
+Exit codes: 0 ok, 1 some pages failed or some chunks' model enrichment failed
+(the summary says which), 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ import click
 
 from docshelf import config
 from docshelf.cli_ask import ask, chat, mcp_command
+from docshelf.cli_enrich import (
+    EXIT_CHUNKS_PENDING,
+    context_choice,
+    context_option,
+    enrich_command,
+    enrich_option,
+    model_option,
+)
 from docshelf.cli_records import copy_command, export_command, import_command
+from docshelf.cli_serve import serve
 from docshelf.cli_shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, config_errors, emit_json
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -36,6 +45,7 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None) -> None:
         docshelf search "how do I stream a response"
     """
     ctx.obj = ShelfContext(db or config.default_db(), embedder)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.command()
@@ -47,26 +57,34 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None) -> None:
 @click.option("--max-depth", type=click.IntRange(min=0), help="Follow links at most this deep from the start page.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), default=8, show_default=True,
               help="Requests in flight.")
+@enrich_option
+@context_option
+@model_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int,
-        as_json: bool) -> None:
+        enrich: str, context: str | None, model: str | None, as_json: bool) -> None:
     """Crawl a documentation site or folder into the shelf (re-run it to refresh).
 
     \b
     Example:
         docshelf add https://docs.python.org/3/library/ --max-pages 200
         docshelf add ./docs --source mydocs
+        docshelf add ./docs --enrich llm --model openai:gpt-4o-mini --context llm
     """
+    from docshelf.cli_enrich import build_enricher, echo_failures, report_line
     from docshelf.cli_progress import IngestProgress
     from docshelf.crawl.base import CrawlOptions
     from docshelf.ingest import Ingestor
 
+    if context is not None and enrich != "llm":
+        raise click.UsageError(f"--context {context} needs --enrich llm")
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
                            concurrency=concurrency, per_host=min(concurrency, 4))
-    with config_errors(), IngestProgress(enabled=not as_json) as progress:
-        ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress)
+    with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
+        enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
+        ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)
         summary = ingestor.add(url_or_path, source=source_name, options=options)
     if as_json:
         emit_json(summary.to_json())
@@ -74,8 +92,13 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
         from docshelf.cli_render import render_summary
 
         render_summary(summary)
+        if summary.enrichment is not None:
+            click.echo(f"titles and summaries: {report_line(summary.enrichment)}")
+            echo_failures(summary.enrichment, summary.source)
     if summary.pages_failed:
         sys.exit(EXIT_PAGES_FAILED)
+    if summary.enrichment is not None and summary.enrichment["failed"]:
+        sys.exit(EXIT_CHUNKS_PENDING)
 
 
 @cli.command()
@@ -217,7 +240,7 @@ def rm(shelf: ShelfContext, source: str, as_json: bool) -> None:
         click.echo(f"removed {source}: {removed} pages")
 
 
-for command in (import_command, export_command, copy_command, ask, chat, mcp_command):
+for command in (import_command, export_command, copy_command, ask, chat, mcp_command, serve, enrich_command):
     cli.add_command(command)
 
 

@@ -82,13 +82,20 @@ def run_mode(searcher: HybridSearcher, questions: list[dict], mode: str, k: int)
     return results, latencies
 
 
-ABLATIONS: list[tuple[str, FusionSettings]] = [
-    ("hybrid (defaults)", FusionSettings()),
-    ("page priors off", FusionSettings(page_priors=False)),
-    ("rrf k=20", FusionSettings(rrf_k=20)),
-    ("candidates 50", FusionSettings(candidates=50)),
-    ("candidates 200", FusionSettings(candidates=200)),
-    ("page score: best + 0.2 decayed", FusionSettings(page_decay=0.2)),
+ABLATIONS: list[tuple[str, FusionSettings, tuple[float, float, float] | None]] = [
+    # name, fusion settings, BM25 weights of the FTS columns (title, headings, body); None: the store's
+    ("hybrid (defaults)", FusionSettings(), None),
+    ("lexical lead off", FusionSettings(lexical_lead=None), None),
+    ("lexical lead 1.1", FusionSettings(lexical_lead=1.1), None),
+    ("lexical lead 1.5", FusionSettings(lexical_lead=1.5), None),
+    ("page priors off", FusionSettings(page_priors=False), None),
+    ("rrf k=20", FusionSettings(rrf_k=20), None),
+    ("candidates 50", FusionSettings(candidates=50), None),
+    ("candidates 200", FusionSettings(candidates=200), None),
+    ("page score: best + 0.2 decayed", FusionSettings(page_decay=0.2), None),
+    ("bm25 fields flat (1, 1, 1)", FusionSettings(), (1.0, 1.0, 1.0)),
+    ("bm25 fields (2, 1, 1)", FusionSettings(), (2.0, 1.0, 1.0)),
+    ("bm25 fields (8, 4, 1)", FusionSettings(), (8.0, 4.0, 1.0)),
 ]
 
 
@@ -132,11 +139,14 @@ def print_ablations(
     qset: QuestionSet, store: SQLiteStore, searcher: HybridSearcher, questions: list[dict], scorer
 ) -> None:
     rows = []
-    for name, settings in ABLATIONS:
+    defaults = store.bm25_weights
+    for name, settings, weights in ABLATIONS:
+        store.bm25_weights = weights or defaults
         results, _ = run_mode(HybridSearcher(store, lambda: searcher.embedder(), settings), questions, "hybrid", 10)
         s = scorer.score(questions, results)
         rows.append((name, s["overall"]))
         rows.append((f"{name} · howto", s["by_kind"].get("howto", s["overall"])))
+    store.bm25_weights = defaults
     print(f"\n### {qset.name} · ablations (hybrid)\n")
     print(table(rows))
 

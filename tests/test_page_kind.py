@@ -19,6 +19,18 @@ CASES = [
     ("code_listing", "# Source code for widgets.api\n\n```python\n" + "def f(x):\n    return x\n" * 200 + "```\n"),
     ("release_notes", "# Changes\n\n" + "".join(f"## Version 2.{i}.0 {{#v2-{i}}}\n\nReleased 2024-01-{i + 10:02d}\n\n- Fix a bug.\n\n" for i in range(8))),
     ("release_notes", "# Release history\n\n" + "".join(f"## 2.{i}.1 (2023-0{i % 9 + 1}-01)\n\n- Improved things.\n\n" for i in range(6))),
+    # each version's entries filed under component sub-headings that outnumber the versions
+    ("release_notes", "# 1.4 Changelog {#changelog}\n\n" + "".join(
+        f"## 1.4.{i} {{#change-1.4.{i}}}\n\nReleased: May 3, 2022\n\n"
+        + "".join(f"### {part} {{#change-1.4.{i}-{part}}}\n\n- Fixed an issue.\n\n" for part in ("orm", "engine", "sql"))
+        for i in range(6))),
+    # community links first, then the release history under a second top heading
+    ("release_notes", "# Community updates\n\n## GitHub\n\n" + PROSE + "# Release history\n\n## dev\n\n- Unreleased.\n\n"
+     + "".join(f"## 2.2{i}.0 (2022-0{i + 1}-09)\n\n- Improved things.\n\n" for i in range(6))),
+    # a guide whose sub-sections happen to be numbered like versions is still content
+    ("content", "# Tutorial\n\n" + "".join(
+        f"## Step {i}: build the {word} {{#s{i}}}\n\n" + PROSE + "".join(f"### {i}.{j}. Details\n\n" + PROSE for j in range(1, 4))
+        for i, word in enumerate(("model", "view", "form", "test"), 1))),
 ]
 
 

@@ -21,10 +21,11 @@ PRIORS: dict[PageKind, float] = {"content": 1.0, "navigation": 0.5, "code_listin
 
 _FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.MULTILINE)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]")
 _VERSION_OR_DATE = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\b\d{4}-\d{2}-\d{2}\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{2,}")
+_NUMBERED_SECTION = re.compile(r"^\s*\d+(?:\.\d+)*\.\s+\S")
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,12 @@ class PageProfile:
     list_share: float
     """Share of non-blank prose lines that are list items."""
     headings: int
+    """Headings at one level (h2, h3…): the level with five or more that has the largest share of releases."""
     release_headings: int
-    """Headings that are a version number or a date and little else ("2.32.3 (2024-05-29)")."""
+    """Of those, the ones that are a version number or a date and little else ("2.32.3 (2024-05-29)").
+
+    Counted per level because a changelog often files each version's entries under sub-headings
+    ("orm", "engine", "Bug fixes") that outnumber the versions, and may open with a few other sections."""
 
     @property
     def kind(self) -> PageKind:
@@ -60,13 +65,13 @@ def profile_page(markdown: str) -> PageProfile:
     link_text = sum(len(text) for text in _LINK.findall(prose))
     plain = _LINK.sub(lambda m: m.group(1), prose)
     lines = [line for line in plain.splitlines() if line.strip() and not line.startswith("#")]
-    headings = _HEADING.findall(markdown)
+    headings, release_headings = _release_level(_HEADING.findall(markdown))
     return PageProfile(
         code_share=code / max(len(markdown), 1),
         link_share=link_text / max(len(plain), 1),
         list_share=sum(1 for line in lines if _LIST_ITEM.match(line)) / max(len(lines), 1),
-        headings=len(headings),
-        release_headings=sum(1 for heading in headings if _is_release_heading(heading)),
+        headings=headings,
+        release_headings=release_headings,
     )
 
 
@@ -75,9 +80,22 @@ def page_prior(markdown: str) -> float:
     return PRIORS[profile_page(markdown).kind]
 
 
+def _release_level(headings: list[tuple[str, str]]) -> tuple[int, int]:
+    """Return (headings, release headings) at the level of five or more headings with most releases."""
+    counts: dict[int, list[int]] = {}
+    for marks, text in headings:
+        level = counts.setdefault(len(marks), [0, 0])
+        level[0] += 1
+        level[1] += _is_release_heading(text)
+    levels = [(n, r) for n, r in counts.values() if n >= 5]
+    if not levels:
+        return len(headings), sum(r for _, r in counts.values())
+    return max(levels, key=lambda nr: (nr[1] / nr[0], nr[0]))
+
+
 def _is_release_heading(heading: str) -> bool:
     # "Version 2.0.1", "2.32.3 (2024-05-29)", "2024-01-15 (3.45.0)" — but not numbered
-    # sections such as "2.1. Query planning", which have words besides the number.
-    if not _VERSION_OR_DATE.search(heading):
+    # sections such as "2.1. Query planning" or "1.1. Lookup" (a number closed by a dot, then words).
+    if not _VERSION_OR_DATE.search(heading) or _NUMBERED_SECTION.match(heading):
         return False
     return len(_WORD.findall(_VERSION_OR_DATE.sub(" ", heading))) <= 2

@@ -34,6 +34,10 @@ class FusionSettings:
     """Weight of a page's 2nd, 3rd… best chunks (decayed geometrically); 0 ranks a page by its best chunk."""
     page_priors: bool = True
     """Multiply a page's score by its structural prior (indexes, source listings, release notes below 1)."""
+    lexical_lead: float | None = 1.2
+    """In hybrid search, rank first the page whose best BM25 chunk scores at least this many times the next
+    page's: a decisive lexical match (an identifier, an error message) is not outvoted by vector neighbours
+    of other pages. None turns it off. Measured on two question sets: any value in 1.15–1.3 gives the same ranks."""
 
 
 class HybridSearcher:
@@ -89,40 +93,62 @@ class HybridSearcher:
         query = query.strip()
         if not query:
             return []
-        scores = self._chunk_scores(query, sources, mode)
+        bm25, vector = self._candidates(query, sources, mode)
+        scores = dict(bm25) if mode == "bm25" else dict(vector) if mode == "vector" else (
+            reciprocal_rank_fusion([bm25, vector], self.settings.rrf_k))
         if not scores:
             return []
         chunks = self.store.chunks_by_id(list(scores))
-        return self._rank_pages(scores, chunks, k=k, per_page=per_page)
+        priors = self._priors({chunk.url for chunk in chunks.values()})
+        lead = self._lexical_lead(bm25, chunks, priors) if mode == "hybrid" else None
+        return self._rank_pages(scores, chunks, priors, lead, k=k, per_page=per_page)
 
-    def _chunk_scores(self, query: str, sources: Sequence[str], mode: SearchMode) -> dict[int, float]:
+    def _candidates(
+        self, query: str, sources: Sequence[str], mode: SearchMode
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Return the BM25 and the vector candidate lists (chunk id, score), best first."""
         n = self.settings.candidates
         bm25 = self.store.search_bm25(query, sources, n) if mode in ("hybrid", "bm25") else []
         vector: list[tuple[int, float]] = []
         if mode in ("hybrid", "vector") and self.store.embedder_identity() is not None:
             vector = self.store.search_vector(self.embedder().embed_query(query), sources, n)
-        if mode == "bm25":
-            return dict(bm25)
-        if mode == "vector":
-            return dict(vector)
-        return reciprocal_rank_fusion([bm25, vector], self.settings.rrf_k)
+        return bm25, vector
+
+    def _priors(self, urls: set[str]) -> dict[str, float]:
+        return self.store.page_priors(sorted(urls)) if self.settings.page_priors else {}
+
+    def _lexical_lead(
+        self, bm25: list[tuple[int, float]], chunks: dict[int, Chunk], priors: dict[str, float]
+    ) -> str | None:
+        """Return the page BM25 alone ranks first by a clear margin (see FusionSettings.lexical_lead), if any."""
+        if self.settings.lexical_lead is None:
+            return None
+        best: dict[str, float] = {}
+        for chunk_id, score in bm25:
+            chunk = chunks.get(chunk_id)
+            if chunk is not None and chunk.url not in best:
+                best[chunk.url] = score * priors.get(chunk.url, 1.0)
+        top = sorted(best.items(), key=lambda item: -item[1])[:2]
+        if len(top) == 2 and top[1][1] > 0 and top[0][1] >= self.settings.lexical_lead * top[1][1]:
+            return top[0][0]
+        return None
 
     def _rank_pages(
-        self, scores: dict[int, float], chunks: dict[int, Chunk], *, k: int, per_page: int
+        self, scores: dict[int, float], chunks: dict[int, Chunk], priors: dict[str, float], lead: str | None,
+        *, k: int, per_page: int,
     ) -> list[SearchHit]:
         by_page: dict[str, list[tuple[float, Chunk]]] = defaultdict(list)
         for chunk_id, score in scores.items():
             chunk = chunks.get(chunk_id)
             if chunk is not None:
                 by_page[chunk.url].append((score, chunk))
-        priors = self.store.page_priors(list(by_page)) if self.settings.page_priors else {}
         ranked = []
         for url, items in by_page.items():
             items.sort(key=lambda item: (-item[0], item[1].chunk_number))
             page_score = sum(score * self.settings.page_decay**i for i, (score, _) in enumerate(items[:3]))
             page_score *= priors.get(url, 1.0)
             ranked.append((page_score, url, items))
-        ranked.sort(key=lambda r: (-r[0], r[1]))
+        ranked.sort(key=lambda r: (r[1] != lead, -r[0], r[1]))
         hits: list[SearchHit] = []
         for page_score, _url, items in ranked:
             hits.extend(_hit(chunk, page_score) for _score, chunk in items[:per_page])

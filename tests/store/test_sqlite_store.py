@@ -95,3 +95,22 @@ def test_m003_keeps_record_texts_a_shelf_created_on_first_import(db_path: Path) 
     assert list(store.conn.execute("SELECT url, embedding FROM record_texts")) == [("http://x/a", "[0.10]")]
     assert "m003_record_texts" in [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
     store.close()
+
+
+def test_m005_recomputes_priors_of_nested_changelogs(db_path: Path) -> None:
+    import apsw
+
+    changelog = "# 1.4 Changelog\n\n" + "".join(
+        f"## 1.4.{i}\n\n" + "".join(f"### {part}\n\n- Fixed a bug.\n\n" for part in ("orm", "sql", "engine"))
+        for i in range(6))
+    store = SQLiteStore(db_path)
+    store.close()
+    conn = apsw.Connection(str(db_path))
+    conn.execute("DELETE FROM migrations WHERE name = 'm005_release_notes_by_level'")
+    conn.execute("INSERT INTO sources(name, root, created_at) VALUES ('s', 'http://x/', '2026-01-01')")
+    conn.execute("INSERT INTO pages(url, source, markdown, fetched_at, status, prior) "
+                 "VALUES ('http://x/changelog_14.html', 's', ?, 'now', 'ok', 1.0)", (changelog,))
+    conn.close()
+    store = SQLiteStore(db_path)
+    assert store.page_priors(["http://x/changelog_14.html"]) == {"http://x/changelog_14.html": 0.5}
+    store.close()

@@ -230,8 +230,9 @@ class ServerState:
         """
         jobs = self._writable()
         with self._write_lock:
-            self.tools.list_pages(source, limit=1)  # raises the unknown-source error naming the known ones
+            # A queued crawl has not created its source yet: busy comes before unknown.
             self._check_idle(jobs, source)
+            self.tools.list_pages(source, limit=1)  # raises the unknown-source error naming the known ones
             return self.tools.store.remove_source(source)
 
     def _writable(self) -> JobManager:

@@ -115,11 +115,22 @@ def m004_enrichment(conn: apsw.Connection) -> None:
     )
 
 
+def m005_release_notes_by_level(conn: apsw.Connection) -> None:
+    """Recompute every page's prior: release notes are now recognised per heading level (page_kind.py)."""
+    from docshelf.page_kind import page_prior
+
+    rows = conn.execute("SELECT url, markdown, prior FROM pages WHERE markdown IS NOT NULL AND markdown != ''").fetchall()
+    for url, markdown, prior in rows:
+        if (new := page_prior(markdown)) != prior:
+            conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (new, url))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_page_prior", m002_page_prior),
     ("m003_record_texts", m003_record_texts),
     ("m004_enrichment", m004_enrichment),
+    ("m005_release_notes_by_level", m005_release_notes_by_level),
 ]
 
 

@@ -354,12 +354,23 @@ def m005_enrichment(cur: psycopg.Cursor) -> None:
     )
 
 
+def m006_release_notes_by_level(cur: psycopg.Cursor) -> None:
+    """Recompute every page's prior: release notes are now recognised per heading level (page_kind.py)."""
+    from docshelf.page_kind import page_prior
+
+    cur.execute("SELECT url, markdown, prior FROM docshelf_pages WHERE coalesce(markdown, '') <> ''")
+    for url, markdown, prior in cur.fetchall():
+        if (new := page_prior(markdown)) != prior:
+            cur.execute("UPDATE docshelf_pages SET prior = %s WHERE url = %s", (new, url))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_site_pages", m001_site_pages),
     ("m002_docshelf_tables", m002_docshelf_tables),
     ("m003_search_functions", m003_search_functions),
     ("m004_page_prior", m004_page_prior),
     ("m005_enrichment", m005_enrichment),
+    ("m006_release_notes_by_level", m006_release_notes_by_level),
 ]
 
 

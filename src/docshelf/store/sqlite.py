@@ -63,6 +63,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, vectors_in_memory: bool = True) -> None:
         self.location = str(path)
         self.vectors_in_memory = vectors_in_memory
+        self.bm25_weights = BM25_WEIGHTS
         self._vectors: VectorMatrix | None = None
         if self.location != ":memory:":
             file = Path(path)
@@ -328,7 +329,7 @@ class SQLiteStore:
         expression = match_expression(query)
         if expression is None:
             return []
-        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+        weights = ", ".join(str(float(w)) for w in self.bm25_weights)
         sql = f"SELECT f.rowid, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts f"
         params: list[object] = [expression]
         if sources:

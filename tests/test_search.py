@@ -1,0 +1,77 @@
+"""Hybrid ranking on a real shelf and the real model: fusion, page ranking and the lexical lead."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from docshelf.embed import get_embedder
+from docshelf.models import Source
+from docshelf.search import FusionSettings, HybridSearcher
+from docshelf.store.sqlite import SQLiteStore
+from store.shelves import make_page
+
+QUERY = "What does frobnicate_cache() do to the widget cache?"
+LEXICAL = "http://w.test/reference/maintenance.html"
+PROSE = [
+    ("http://w.test/guide/caching.html", "Widget cache", [
+        "The widget cache keeps rendered widgets in memory so the next request for the same widget is fast.",
+        "How the widget cache decides what to keep: widgets used often stay, rarely used widgets leave first.",
+    ]),
+    ("http://w.test/guide/tuning.html", "Tuning the widget cache", [
+        "Size the widget cache to the number of widgets your pages show; a cache that is too small thrashes.",
+        "What the widget cache does under memory pressure: it drops the least recently used widgets.",
+    ]),
+    ("http://w.test/guide/layout.html", "Layout", [
+        "Layouts arrange widgets in rows and columns and recompute positions when the window is resized.",
+    ]),
+]
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory):
+    embedder = get_embedder()
+    store = SQLiteStore(tmp_path_factory.mktemp("search") / "shelf.db")
+    store.bind_embedder(embedder.model_id, embedder.dim)
+    store.upsert_source(Source(name="w", root="http://w.test/"))
+    pages = [*PROSE, (LEXICAL, "Maintenance calls", [
+        "frobnicate_cache() walks the store once and discards entries whose source files changed on disk.",
+        "Maintenance calls run in a background thread; each logs one line when it finishes.",
+    ])]
+    for url, title, texts in pages:
+        page, chunks, hashes = make_page(url, texts, source="w", title=title)
+        store.replace_page(page, chunks, hashes)
+        store.store_embeddings(dict(zip(hashes, embedder.embed_documents(texts))))
+    yield store, embedder
+    store.close()
+
+
+def ranked(shelf, query: str = QUERY, **settings) -> list[str]:
+    store, embedder = shelf
+    searcher = HybridSearcher(store, lambda: embedder, replace(FusionSettings(), **settings))
+    return [hit.page_url for hit in searcher.search(query, k=4)]
+
+
+def test_fusion_alone_lets_vector_neighbours_outvote_a_decisive_lexical_match(shelf) -> None:
+    assert ranked(shelf, lexical_lead=None)[0] != LEXICAL
+
+
+def test_a_decisive_bm25_winner_is_ranked_first(shelf) -> None:
+    pages = ranked(shelf)
+    assert pages[0] == LEXICAL
+    assert sorted(pages[1:]) == sorted(set(ranked(shelf, lexical_lead=None)) - {LEXICAL})
+
+
+def test_no_lead_when_bm25_has_no_clear_winner(shelf) -> None:
+    query = "how big should the widget cache be"  # two guide pages match about equally well
+    assert ranked(shelf, query) == ranked(shelf, query, lexical_lead=None)
+
+
+def test_bm25_and_vector_modes_ignore_the_lead(shelf) -> None:
+    for mode in ("bm25", "vector"):
+        store, embedder = shelf
+        hits = HybridSearcher(store, lambda: embedder).search(QUERY, k=4, mode=mode)
+        plain = HybridSearcher(store, lambda: embedder, FusionSettings(lexical_lead=None)).search(QUERY, k=4, mode=mode)
+        assert [h.page_url for h in hits] == [h.page_url for h in plain]

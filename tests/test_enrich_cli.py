@@ -146,3 +146,28 @@ def test_help_of_the_enrich_options_loads_no_model_code() -> None:
             "print(sorted(m for m in ('pydantic_ai', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_refresh_keeps_the_sources_enrichment_until_told_otherwise(
+    db_path: Path, tmp_path: Path, site: Server, no_llm: None
+) -> None:
+    from test_ingest import TOPICS, page_html
+
+    model = ScriptedModel()
+    with enrich_agent.override(model=model.model):
+        assert run(db_path, "add", site.url("/docs/"), "--source", "widgets", "--enrich", "llm",
+                   "--model", "test").exit_code == 0
+        (tmp_path / "www" / "docs" / "streaming.html").write_text(
+            page_html("Streaming", "Stream a large body in parts, now with back-pressure.", ["index.html", *(f"{n}.html" for n, _ in TOPICS)]))
+        refreshed = run(db_path, "add", site.url("/docs/"), "--source", "widgets")  # no --enrich: as last time
+    assert refreshed.exit_code == 0, refreshed.output
+    assert "titles and summaries: 1 chunks enriched by test" in refreshed.stdout
+    assert titles(db_path)[site.url("/docs/streaming.html")][1] == "llm:test"
+
+    (tmp_path / "www" / "docs" / "streaming.html").write_text(
+        page_html("Streaming", "Stream a large body in parts; back-pressure is on by default.", ["index.html", *(f"{n}.html" for n, _ in TOPICS)]))
+    extractive = run(db_path, "add", site.url("/docs/"), "--source", "widgets", "--enrich", "extractive")
+    assert extractive.exit_code == 0 and "titles and summaries" not in extractive.stdout
+    assert titles(db_path)[site.url("/docs/streaming.html")] == ("Streaming", "extractive")
+    with enrich_agent.override(model=ScriptedModel().model):
+        assert "titles and summaries" not in run(db_path, "add", site.url("/docs/"), "--source", "widgets").stdout

@@ -22,6 +22,8 @@ from docshelf.cli_enrich import (
     enrich_command,
     enrich_option,
     model_option,
+    remember_enrichment,
+    remembered_enrichment,
 )
 from docshelf.cli_records import copy_command, export_command, import_command
 from docshelf.cli_serve import serve
@@ -64,7 +66,7 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None) -> None:
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int,
-        enrich: str, context: str | None, model: str | None, as_json: bool) -> None:
+        enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
     """Crawl a documentation site or folder into the shelf (re-run it to refresh).
 
     \b
@@ -78,6 +80,11 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     from docshelf.crawl.base import CrawlOptions
     from docshelf.ingest import Ingestor
 
+    from docshelf.crawl import default_source_name
+
+    name = source_name or default_source_name(url_or_path)
+    with config_errors():
+        enrich, context, model = remembered_enrichment(shelf, name, enrich, context, model)
     if context is not None and enrich != "llm":
         raise click.UsageError(f"--context {context} needs --enrich llm")
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
@@ -85,7 +92,8 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)
-        summary = ingestor.add(url_or_path, source=source_name, options=options)
+        summary = ingestor.add(url_or_path, source=name, options=options)
+        remember_enrichment(shelf, name, enrich, context, model)
     if as_json:
         emit_json(summary.to_json())
     else:

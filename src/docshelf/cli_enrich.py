@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 EXIT_CHUNKS_PENDING = 1
 
 enrich_option = click.option(
-    "--enrich", type=click.Choice(["extractive", "llm"]), default="extractive", show_default=True,
-    help="Who writes chunk titles and summaries: taken from the page, or a model (--model).")
+    "--enrich", type=click.Choice(["extractive", "llm"]),
+    help="Who writes chunk titles and summaries: taken from the page, or a model (--model). "
+         "Unset: as the source was last added (extractive for a new source).")
 context_option = click.option(
     "--context", "context", type=click.Choice(["none", "llm"]),
     help="llm: a model-written sentence placing each chunk in its page is embedded with it; none: drop it. "
@@ -31,6 +32,40 @@ context_option = click.option(
 model_option = click.option(
     "--model", metavar="MODEL",
     help="Pydantic AI model string for titles and summaries, e.g. openai:gpt-4o-mini (env DOCSHELF_LLM_MODEL).")
+
+
+def remembered_enrichment(shelf: ShelfContext, source: str, enrich: str | None, context: str | None,
+                          model: str | None) -> tuple[str, str | None, str | None]:
+    """Return (enrich, context, model) for `docshelf add`: the flags given, else what the source was added with.
+
+    A refresh without flags then keeps a source's model-written titles instead of writing extractive ones.
+    """
+    from docshelf.ingest import ENRICH_OPTION
+
+    if enrich is not None:
+        return enrich, context, model
+    stored = shelf.store.get_source(source)
+    remembered = stored.options.get(ENRICH_OPTION) if stored else None
+    if not remembered:
+        return "extractive", context, model
+    return "llm", context or remembered.get("context"), model or remembered.get("model")
+
+
+def remember_enrichment(shelf: ShelfContext, source: str, enrich: str, context: str | None,
+                        model: str | None) -> None:
+    """Record on the source how its chunks are enriched, for the next `docshelf add` of it."""
+    from dataclasses import replace
+
+    from docshelf.ingest import ENRICH_OPTION
+
+    stored = shelf.store.get_source(source)
+    if stored is None:
+        return
+    options = {k: v for k, v in stored.options.items() if k != ENRICH_OPTION}
+    if enrich == "llm":
+        options[ENRICH_OPTION] = {"model": model, "context": context}
+    if options != stored.options:
+        shelf.store.upsert_source(replace(stored, options=options, last_crawl_at=None))
 
 
 def context_choice(context: str | None) -> bool | None:

@@ -191,8 +191,9 @@ class Ingestor:
         name = source or default_source_name(root)
         self.embedder()  # fail fast on a model mismatch, before any network
         existing = self.store.get_source(name)
+        stored_options = _options_json(options) | _kept_options(existing)
         self.store.upsert_source(
-            Source(name=name, root=root, options=_options_json(options),
+            Source(name=name, root=root, options=stored_options,
                    created_at=existing.created_at if existing else utc_now())
         )
         summary = IngestSummary(source=name)
@@ -206,7 +207,7 @@ class Ingestor:
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
         self.store.upsert_source(
-            Source(name=name, root=root, options=_options_json(options),
+            Source(name=name, root=root, options=stored_options,
                    created_at=existing.created_at if existing else utc_now(), last_crawl_at=utc_now())
         )
         summary.seconds = round(time.monotonic() - started, 3)
@@ -396,6 +397,17 @@ class _Stages:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+ENRICH_OPTION = "enrich"
+"""Key of a source's options holding how its chunks are enriched ({"model", "context"}), set by `docshelf add`."""
+
+
+def _kept_options(existing: Source | None) -> dict[str, Any]:
+    """Return the options of a source that are not crawl options and outlive a refresh."""
+    if existing is None or ENRICH_OPTION not in existing.options:
+        return {}
+    return {ENRICH_OPTION: existing.options[ENRICH_OPTION]}
 
 
 def _options_json(options: CrawlOptions) -> dict[str, Any]:

@@ -105,6 +105,13 @@ def test_chunk_table_is_the_origins_column_for_column(pg_store: PostgresStore, p
     )
 
 
+def test_vector_search_widens_the_hnsw_search_beyond_the_candidates(pg_store: PostgresStore, pg_dsn: str) -> None:
+    with psycopg.connect(pg_dsn) as conn:  # one transaction: the function's settings are transaction-local
+        for count, ef_search in ((10, "400"), (100, "400"), (200, "800"), (5000, "1000")):
+            conn.execute("SELECT * FROM docshelf_vector(%s::vector, %s)", (vector_literal(unit(1)), count))
+            assert conn.execute("SELECT current_setting('hnsw.ef_search')").fetchone()[0] == ef_search
+
+
 def test_reopening_applies_no_migration_again(pg_store: PostgresStore, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         assert apply_migrations(conn) == []

@@ -1,11 +1,14 @@
 """Stored Markdown → safe HTML for the web UI: highlighted code, kept heading anchors, one sanitiser.
 
 Everything on a shelf was written by whoever runs the crawled site, so it is
-untrusted. Markdown is rendered with raw HTML enabled (docs use `<details>`,
-`<kbd>`, HTML tables) and every result then goes through `sanitize`, an
-allowlist: no scripts, no event-handler attributes, no `javascript:` URLs,
-`rel="noopener noreferrer"` on links, and classes only from the short lists
-our own CSS knows. Nothing else in the UI turns shelf text into markup.
+untrusted. Markdown is rendered with raw HTML off: the extractor turns a page's
+markup into Markdown, so an HTML tag left in stored Markdown was text on the
+page (`<tablename>`, `postgresql://<user>@<host>`, a `<script>` the docs talk
+about) and is shown as text, not dropped. Every result then goes through
+`sanitize` as well, an allowlist: no scripts, no event-handler attributes, no
+`javascript:` URLs, `rel="noopener noreferrer"` on links, and classes only
+from the short lists our own CSS knows. Nothing else in the UI turns shelf
+text into markup.
 
 Search snippets are plain text: `snippet` strips the Markdown, cuts a window
 around the query terms and wraps them in `<mark>`, escaping the rest.
@@ -178,7 +181,7 @@ def _split_markers(token: Token, count: int) -> list[Token]:
 
 
 def _markdown() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": True, "highlight": highlight_code})
+    md = MarkdownIt("commonmark", {"html": False, "highlight": highlight_code})
     md.enable(["table", "strikethrough"])
     md.core.ruler.before("inline", "heading_anchors", _heading_anchors)
     md.core.ruler.after("inline", "table_alignment", _table_alignment)

@@ -17,15 +17,20 @@ from servers import Server
 SPHINX = Path(__file__).parent / "fixtures" / "sites" / "sphinx"
 
 
-def build_widgets_shelf(path: Path) -> str:
-    """Crawl the Sphinx fixture site into a shelf at `path` as source "widgets"; return the site's base URL."""
-    with Server(SPHINX) as server:
-        store = open_store(str(path))
+def crawl_site(site: Path, shelf: Path, source: str) -> str:
+    """Serve the fixture site folder `site`, crawl it into the shelf file `shelf` as `source`; return its base URL."""
+    with Server(site) as server:
+        store = open_store(str(shelf))
         try:
-            Ingestor(store, lambda: get_embedder(None)).add(server.url("/"), source="widgets")
+            Ingestor(store, lambda: get_embedder(None)).add(server.url("/"), source=source)
         finally:
             store.close()
         return server.base
+
+
+def build_widgets_shelf(path: Path) -> str:
+    """Crawl the Sphinx fixture site into a shelf at `path` as source "widgets"; return the site's base URL."""
+    return crawl_site(SPHINX, path, "widgets")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,11 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
 from browser import CHROMIUM, LiveServer, launch_chromium
-from docshelf.embed import get_embedder
-from docshelf.ingest import Ingestor
 from docshelf.llm import ResolvedModel
 from docshelf.server.app import create_app
 from docshelf.server.state import ServerConfig, ServerState
-from docshelf.store import open_store
 from servers import Server
+from test_shelf_tools import crawl_site
 
 NO_CHROMIUM = f"browser tests need Debian's chromium at {CHROMIUM} (apt install chromium)"
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
@@ -61,13 +59,7 @@ def live(widgets_shelf: tuple[Path, str], tmp_path_factory: pytest.TempPathFacto
     folder = tmp_path_factory.mktemp("browser")
     shelf = folder / "shelf.db"
     shutil.copy(widgets_shelf[0], shelf)
-    with Server(SITES.parent / "hostile") as hostile:
-        store = open_store(str(shelf))
-        try:
-            Ingestor(store, lambda: get_embedder(None)).add(hostile.url("/"), source="hostile")
-        finally:
-            store.close()
-        hostile_page = hostile.url("/xss.html")
+    hostile_page = crawl_site(SITES.parent / "hostile", shelf, "hostile") + "/xss.html"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DOCSHELF_HOME", str(folder / "home"))  # no user config: ask answers with passages
         for name in ("DOCSHELF_LLM_MODEL", "DOCSHELF_LLM_BASE_URL", "DOCSHELF_DB", "DOCSHELF_EMBEDDER"):

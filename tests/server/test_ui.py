@@ -10,13 +10,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from docshelf.embed import get_embedder
-from docshelf.ingest import Ingestor
 from docshelf.models import Page
 from docshelf.server.ui import CONTENT_SECURITY_POLICY, stored_page_url
 from docshelf.store import open_store
 from inert import active_parts
-from servers import Server
+from test_shelf_tools import crawl_site
 
 HOSTILE = Path(__file__).parents[1] / "fixtures" / "hostile"
 
@@ -181,13 +179,7 @@ def test_static_files_and_highlight_css(client: TestClient) -> None:
 
 
 def test_hostile_page_is_sanitised(make_client: MakeClient, shelf_copy: Path) -> None:
-    with Server(HOSTILE) as server:
-        store = open_store(str(shelf_copy))
-        try:
-            Ingestor(store, lambda: get_embedder(None)).add(server.url("/"), source="hostile")
-        finally:
-            store.close()
-        page_url = server.url("/xss.html")
+    page_url = crawl_site(HOSTILE, shelf_copy, "hostile") + "/xss.html"
     client = make_client()
     html = client.get("/page", params={"url": page_url}).text
     assert "quarantines hostile markup" in html and "quarantine escape" in html

@@ -27,6 +27,17 @@ CASES = [
     # community links first, then the release history under a second top heading
     ("release_notes", "# Community updates\n\n## GitHub\n\n" + PROSE + "# Release history\n\n## dev\n\n- Unreleased.\n\n"
      + "".join(f"## 2.2{i}.0 (2022-0{i + 1}-09)\n\n- Improved things.\n\n" for i in range(6))),
+    # a "what's new" guide: feature sections in prose, each citing the issue it closed
+    ("release_notes", "# What's new in 2.0\n\n" + "".join(
+        f"## Improved {word} handling {{#w{i}}}\n\n" + PROSE + f"[#{3000 + i}](https://tracker.example/ticket/{3000 + i})\n\n"
+        for i, word in enumerate(("session", "query", "pool", "event", "mapper", "cursor")))),
+    ("release_notes", "# What's New In Widgets 3.12\n\n" + "".join(
+        f"## {word}\n\n" + PROSE + f"(Contributed by Ada in [gh-{1200 + i}](https://github.example/issues/{1200 + i}).)\n\n"
+        for i, word in enumerate(("typing", "asyncio", "sqlite3", "pathlib", "os", "re")))),
+    # a guide that points at an issue or two is still content
+    ("content", "# Advanced usage\n\n" + "".join(
+        f"## Topic {i} {{#t{i}}}\n\n" + PROSE + ("See [#1234](https://tracker.example/1234).\n\n" if i < 2 else "")
+        for i in range(10))),
     # a guide whose sub-sections happen to be numbered like versions is still content
     ("content", "# Tutorial\n\n" + "".join(
         f"## Step {i}: build the {word} {{#s{i}}}\n\n" + PROSE + "".join(f"### {i}.{j}. Details\n\n" + PROSE for j in range(1, 4))

@@ -97,19 +97,28 @@ def test_m003_keeps_record_texts_a_shelf_created_on_first_import(db_path: Path) 
     store.close()
 
 
-def test_m005_recomputes_priors_of_nested_changelogs(db_path: Path) -> None:
+NESTED_CHANGELOG = "# 1.4 Changelog\n\n" + "".join(
+    f"## 1.4.{i}\n\n" + "".join(f"### {part}\n\n- Fixed a bug.\n\n" for part in ("orm", "sql", "engine"))
+    for i in range(6))
+WHATS_NEW = "# What's new in 1.4\n\n" + "".join(
+    f"## Faster {word}\n\nThe {word} is faster now.\n\n[#{100 + i}](http://tracker/{100 + i})\n\n"
+    for i, word in enumerate(("session", "query", "pool", "mapper", "cursor", "engine")))
+
+
+@pytest.mark.parametrize(("migration", "markdown"), [
+    ("m005_release_notes_by_level", NESTED_CHANGELOG),
+    ("m006_release_notes_citing_issues", WHATS_NEW),
+])
+def test_migration_recomputes_priors(db_path: Path, migration: str, markdown: str) -> None:
     import apsw
 
-    changelog = "# 1.4 Changelog\n\n" + "".join(
-        f"## 1.4.{i}\n\n" + "".join(f"### {part}\n\n- Fixed a bug.\n\n" for part in ("orm", "sql", "engine"))
-        for i in range(6))
     store = SQLiteStore(db_path)
     store.close()
     conn = apsw.Connection(str(db_path))
-    conn.execute("DELETE FROM migrations WHERE name = 'm005_release_notes_by_level'")
+    conn.execute("DELETE FROM migrations WHERE name = ?", (migration,))
     conn.execute("INSERT INTO sources(name, root, created_at) VALUES ('s', 'http://x/', '2026-01-01')")
     conn.execute("INSERT INTO pages(url, source, markdown, fetched_at, status, prior) "
-                 "VALUES ('http://x/changelog_14.html', 's', ?, 'now', 'ok', 1.0)", (changelog,))
+                 "VALUES ('http://x/changelog_14.html', 's', ?, 'now', 'ok', 1.0)", (markdown,))
     conn.close()
     store = SQLiteStore(db_path)
     assert store.page_priors(["http://x/changelog_14.html"]) == {"http://x/changelog_14.html": 0.5}

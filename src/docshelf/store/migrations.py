@@ -117,6 +117,15 @@ def m004_enrichment(conn: apsw.Connection) -> None:
 
 def m005_release_notes_by_level(conn: apsw.Connection) -> None:
     """Recompute every page's prior: release notes are now recognised per heading level (page_kind.py)."""
+    _recompute_priors(conn)
+
+
+def m006_release_notes_citing_issues(conn: apsw.Connection) -> None:
+    """Recompute every page's prior: pages whose sections cite issues by number are release notes (page_kind.py)."""
+    _recompute_priors(conn)
+
+
+def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
     rows = conn.execute("SELECT url, markdown, prior FROM pages WHERE markdown IS NOT NULL AND markdown != ''").fetchall()
@@ -131,6 +140,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m003_record_texts", m003_record_texts),
     ("m004_enrichment", m004_enrichment),
     ("m005_release_notes_by_level", m005_release_notes_by_level),
+    ("m006_release_notes_citing_issues", m006_release_notes_citing_issues),
 ]
 
 

@@ -360,6 +360,15 @@ def m005_enrichment(cur: psycopg.Cursor) -> None:
 
 def m006_release_notes_by_level(cur: psycopg.Cursor) -> None:
     """Recompute every page's prior: release notes are now recognised per heading level (page_kind.py)."""
+    _recompute_priors(cur)
+
+
+def m008_release_notes_citing_issues(cur: psycopg.Cursor) -> None:
+    """Recompute every page's prior: pages whose sections cite issues by number are release notes (page_kind.py)."""
+    _recompute_priors(cur)
+
+
+def _recompute_priors(cur: psycopg.Cursor) -> None:
     from docshelf.page_kind import page_prior
 
     cur.execute("SELECT url, markdown, prior FROM docshelf_pages WHERE coalesce(markdown, '') <> ''")
@@ -381,6 +390,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m005_enrichment", m005_enrichment),
     ("m006_release_notes_by_level", m006_release_notes_by_level),
     ("m007_vector_recall", m007_vector_recall),
+    ("m008_release_notes_citing_issues", m008_release_notes_citing_issues),
 ]
 
 

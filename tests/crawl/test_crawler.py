@@ -115,6 +115,14 @@ def test_canonical_out_of_scope_is_ignored(server: Server, crawl_all, fast):
     assert [outcome.url for outcome in outcomes] == [server.url("/docs/")]
 
 
+def test_mangled_canonical_keeps_the_fetched_url(server: Server, crawl_all, fast):
+    server.route("/docs/", Reply.html('<a href="guide/">guide</a>'))
+    server.route("/docs/guide/", Reply.html(
+        '<link rel="canonical" href="../../https://docs.example.org/guide/"><h1>Guide</h1>'))
+    outcomes, _ = crawl_all(server.url("/docs/"), fast)
+    assert [outcome.url for outcome in outcomes] == [server.url("/docs/"), server.url("/docs/guide/")]
+
+
 def test_max_depth(serve, crawl_all, fast):
     server = serve("links_site")
     outcomes, run = crawl_all(server.url("/docs/"), replace(fast, max_depth=1))

@@ -31,6 +31,15 @@ def test_base_href_and_canonical():
     assert found.canonical == "https://docs.example.com/api/v2/start.html"
 
 
+def test_relative_href_embedding_an_absolute_url_is_ignored():
+    # Debian's build of the Django REST framework docs writes its site URL as a relative path.
+    html = """<link rel="canonical" href="../../https://docs.example.org/guide/start/">
+    <a href="../https://docs.example.org/guide/next/">next</a> <a href="next.html">next</a>"""
+    found = html_links(html, PAGE)
+    assert found.canonical is None
+    assert found.links == ["https://docs.example.com/guide/next.html"]
+
+
 def test_no_canonical():
     assert html_links('<link rel="stylesheet" href="s.css"><p>x</p>', PAGE).canonical is None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from docshelf.errors import ExtractError
@@ -89,3 +91,24 @@ def test_empty_markdown_raises() -> None:
 def test_unknown_kind_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="pdf"):
         extract_document("x", "pdf", URL)
+
+
+def test_headings_whose_text_is_their_permalink_are_kept() -> None:
+    # Debian's Django REST framework docs: MkDocs with `toc_link`, every heading's text is `a.toclink`.
+    page = Path(__file__).resolve().parent.parent / "fixtures" / "pages" / "mkdocs_toclink.html"
+    extracted = extract_html(page.read_text(encoding="utf-8"), "http://127.0.0.1:8000/api-guide/throttling/")
+    headings = [line for line in extracted.markdown.splitlines() if line.startswith("#")]
+    assert headings[:3] == [
+        "# Throttling {#throttling}",
+        "## How throttling is determined {#how-throttling-is-determined}",
+        "## Setting the throttling policy {#setting-the-throttling-policy}",
+    ]
+    assert "## AnonRateThrottle {#anonratethrottle}" in headings
+    assert len(headings) == 12
+
+
+def test_permalink_marks_beside_heading_text_still_go() -> None:
+    html = ('<main><h2 id="setup">Setup<a class="headerlink" href="#setup">¶</a></h2>'
+            '<h2 id="run"><a class="anchor" href="#run">#</a>Run</h2><p>Start the widget server first.</p></main>')
+    headings = [line for line in extract_html(html, URL).markdown.splitlines() if line.startswith("#")]
+    assert headings == ["## Setup {#setup}", "## Run {#run}"]

@@ -61,10 +61,20 @@ def _page_links(hrefs: Iterable[str | None], base: str) -> list[str]:
 
 def _resolve(href: str | None, base: str) -> str | None:
     """Return `href` resolved against `base` and normalised, or None unless it is a valid http(s) URL."""
-    if not href or not href.strip():
+    if not href or not href.strip() or _embeds_absolute_url(href):
         return None
     try:
         link = normalize_url(href, base)
     except ValueError:  # a malformed link in someone's page is not our error
         return None
     return link if is_web_url(link) else None
+
+
+def _embeds_absolute_url(href: str) -> bool:
+    """Return whether a relative `href` carries an absolute URL inside it, as in "../../https://example.org/x/".
+
+    A documentation build that turns its site URL into a relative path writes such links and canonical
+    URLs; resolved, they name pages that do not exist, and a page filed under one could never be
+    fetched or cited again.
+    """
+    return "://" in href and not re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*:", href)

@@ -10,7 +10,7 @@ import re
 
 from selectolax.lexbor import LexborNode
 
-from docshelf.extract.dom import clean_text, remove_all
+from docshelf.extract.dom import ancestors, clean_text, remove_all
 
 # Elements that never carry readable text worth keeping.
 _NON_CONTENT = "script, style, noscript, template, svg, iframe, object, embed, canvas, link, form, button, input, select, textarea"
@@ -39,6 +39,8 @@ _IN_ARTICLE = (
     " [id*=cookie], [class*=consent], .copybtn, .linenos, .linenodiv"
 )
 
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
 _EDIT_OR_SKIP_LINK = re.compile(
     r"^(edit( this page| this page on \w+| on \w+| page| source)?|view (page )?source|show source|"
     r"suggest (an )?edits?|improve this (page|doc)|skip to (main )?content|back to top)$",
@@ -50,9 +52,28 @@ def remove_boilerplate(root: LexborNode) -> None:
     """Strip chrome, non-content elements, permalink marks and edit links from `root`, in place."""
     remove_all(root.css(_NON_CONTENT))
     remove_all(root.css(_CHROME))
-    remove_all(root.css(_IN_ARTICLE))
+    marks = root.css(_IN_ARTICLE)
+    heading_text = [mark for mark in marks if _is_heading_text(mark)]
+    for link in heading_text:
+        link.unwrap()
+    kept = {node.mem_id for node in heading_text}
+    remove_all(mark for mark in marks if mark.mem_id not in kept)
     remove_all(h for h in root.css("header") if h.css_first("h1") is None)
     remove_all(a for a in root.css("a") if _is_edit_or_skip_link(a))
+
+
+def _is_heading_text(node: LexborNode) -> bool:
+    """Return whether `node` holds the whole text of the heading it sits in.
+
+    Some themes make the heading text itself the permalink (MkDocs' `toc_link`:
+    `<h2><a class="toclink" href="#x">Setup</a></h2>`); that link is the
+    heading, not a mark beside it like Sphinx's `¶`.
+    """
+    heading = next((a for a in ancestors(node) if a.tag in _HEADINGS), None)
+    if heading is None:
+        return False
+    text = clean_text(node)
+    return any(ch.isalnum() for ch in text) and text == clean_text(heading)
 
 
 def _is_edit_or_skip_link(link: LexborNode) -> bool:

@@ -1,7 +1,8 @@
 """Serve the Debian documentation sites on 127.0.0.1 for the benchmarks.
 
 SITES are the dev set's sites (flask, requests, sqlite); OWN_SITES those of
-bench/questions/own.jsonl (sqlalchemy, jinja2).
+bench/questions/own.jsonl (sqlalchemy, jinja2); FRESH_SITES those of
+bench/questions/fresh.jsonl (Django REST framework, celery).
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ OWN_SITES = {
     "sqlalchemy": "/usr/share/doc/python-sqlalchemy-doc/html",
     "jinja2": "/usr/share/doc/python-jinja2-doc/html",
 }
+FRESH_SITES = {
+    "drf": "/usr/share/doc/python3-djangorestframework/html",
+    "celery": "/usr/share/doc/python-celery-doc/html",
+}
 PACKAGES = {  # site prefix -> Debian package that installs it
     "flask": "python-flask-doc",
     "requests": "python-requests-doc",
     "sqlite": "sqlite3-doc",
     "sqlalchemy": "python-sqlalchemy-doc",
     "jinja2": "python-jinja2-doc",
+    "drf": "python-djangorestframework-doc",
+    "celery": "python-celery-doc",
 }
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 

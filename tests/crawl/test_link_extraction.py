@@ -40,6 +40,13 @@ def test_relative_href_embedding_an_absolute_url_is_ignored():
     assert found.links == ["https://docs.example.com/guide/next.html"]
 
 
+def test_nofollow_links_are_not_taken():
+    html = """<a href="tasks.html">Tasks</a>
+    <div role="note"><a href="_sources/start.rst.txt" rel="nofollow">Show Source</a></div>
+    <a href="login.html" rel="NoFollow noopener">Log in</a>"""
+    assert html_links(html, PAGE).links == ["https://docs.example.com/guide/tasks.html"]
+
+
 def test_no_canonical():
     assert html_links('<link rel="stylesheet" href="s.css"><p>x</p>', PAGE).canonical is None
 

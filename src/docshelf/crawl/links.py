@@ -28,7 +28,9 @@ def html_links(html: str, url: str) -> PageLinks:
     """Return the page links and canonical URL of the HTML document at `url`.
 
     Relative links resolve against `<base href>` when the document has one. Fragments are
-    dropped, and `mailto:`, `javascript:` and other non-web links are left out.
+    dropped, and `mailto:`, `javascript:` and other non-web links are left out, as are links
+    marked `rel="nofollow"`: documentation themes mark so the links a crawler should not take,
+    such as Sphinx's "Show Source" (the page's reStructuredText, a second copy of every page).
     """
     tree = LexborHTMLParser(html)
     base = url
@@ -40,7 +42,11 @@ def html_links(html: str, url: str) -> PageLinks:
         if "canonical" in (node.attributes.get("rel") or "").lower().split():
             canonical = _resolve(node.attributes.get("href"), base)
             break
-    hrefs = (node.attributes.get("href") for node in tree.css("a[href]"))
+    hrefs = (
+        node.attributes.get("href")
+        for node in tree.css("a[href]")
+        if "nofollow" not in (node.attributes.get("rel") or "").lower().split()
+    )
     return PageLinks(_page_links(hrefs, base), canonical)
 
 

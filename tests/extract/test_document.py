@@ -109,6 +109,16 @@ def test_headings_whose_text_is_their_permalink_are_kept() -> None:
 
 def test_permalink_marks_beside_heading_text_still_go() -> None:
     html = ('<main><h2 id="setup">Setup<a class="headerlink" href="#setup">¶</a></h2>'
-            '<h2 id="run"><a class="anchor" href="#run">#</a>Run</h2><p>Start the widget server first.</p></main>')
+            '<h2 id="run"><a class="anchor" href="#run">#</a>Run</h2><p>Start the widget server first.</p>'
+            '<h2 id="stop">Stop<a class="headerlink" href="#stop">Link to this heading</a></h2><p>Stop it.</p></main>')
     headings = [line for line in extract_html(html, URL).markdown.splitlines() if line.startswith("#")]
-    assert headings == ["## Setup {#setup}", "## Run {#run}"]
+    assert headings == ["## Setup {#setup}", "## Run {#run}", "## Stop {#stop}"]
+
+
+def test_contents_backlinks_in_headings_keep_their_text() -> None:
+    # Sphinx `.. contents:: :backlinks: entry` (celery's changelogs): the version is a link back to the contents.
+    html = ('<main><h1>Change history</h1><p>Changes of each release.</p>'
+            '<h2><a class="toc-backref" href="#id19" role="doc-backlink">2.2.8</a>'
+            '<a class="headerlink" href="#version-2-2-8">¶</a></h2><p>Fixed the widget cache.</p></main>')
+    headings = [line for line in extract_html(html, URL).markdown.splitlines() if line.startswith("#")]
+    assert headings == ["# Change history", "## 2.2.8 {#version-2-2-8}"]

@@ -30,10 +30,13 @@ _CHROME = (
     " .sidebar:not(aside), #sidebar"
 )
 
+# Permalink marks beside a heading's text (Sphinx's "¶", Docusaurus' hash-link).
+_PERMALINKS = "a.headerlink, a.hash-link, a.anchor, a.anchorjs-link, a.anchor-link"
+
 # Marks and widgets inside the article: permalinks, tables of contents, edit
 # buttons, feedback and cookie prompts.
 _IN_ARTICLE = (
-    "a.headerlink, a.hash-link, a.anchor, a.anchorjs-link, a.anchor-link, .md-content__button,"
+    _PERMALINKS + ", .md-content__button,"
     " .theme-edit-this-page, .edit-this-page, .toc, #toc, .table-of-contents, [role=doc-toc], .contents.topic,"
     " [class^=toc]:not([class*=toctree]), [class*=-toc], [class*=_toc], [class*=feedback], [class*=cookie],"
     " [id*=cookie], [class*=consent], .copybtn, .linenos, .linenodiv"
@@ -63,17 +66,20 @@ def remove_boilerplate(root: LexborNode) -> None:
 
 
 def _is_heading_text(node: LexborNode) -> bool:
-    """Return whether `node` holds the whole text of the heading it sits in.
+    """Return whether `node` is a link that carries the text of the heading it sits in.
 
-    Some themes make the heading text itself the permalink (MkDocs' `toc_link`:
-    `<h2><a class="toclink" href="#x">Setup</a></h2>`); that link is the
-    heading, not a mark beside it like Sphinx's `¶`.
+    Some themes wrap the heading's words in a link: MkDocs' `toc_link`
+    (`<h2><a class="toclink" href="#x">Setup</a></h2>`), Sphinx's contents
+    back-links (`<a class="toc-backref">2.2.8</a>`), a permalink around the whole
+    title. That link is the heading, not a mark beside it like Sphinx's `¶`.
     """
     heading = next((a for a in ancestors(node) if a.tag in _HEADINGS), None)
     if heading is None:
         return False
     text = clean_text(node)
-    return any(ch.isalnum() for ch in text) and text == clean_text(heading)
+    if not any(ch.isalnum() for ch in text):
+        return False
+    return not node.css_matches(_PERMALINKS) or text == clean_text(heading)
 
 
 def _is_edit_or_skip_link(link: LexborNode) -> bool:

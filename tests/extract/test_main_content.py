@@ -125,3 +125,17 @@ def test_densest_block_keeps_prose_beside_a_long_code_listing() -> None:
     markdown = extract_html(html, URL).markdown
     assert "Two hundred SQL statements" in markdown and "not a message round trip" in markdown
     assert "key199" in markdown
+
+
+def test_densest_block_keeps_the_sections_beside_a_long_table() -> None:
+    # SQLite's opcode.html: the narrative sections sit in <body>, the opcode table (most of the text) in a div.
+    rows = "".join(f"<tr><td>Op{i}</td><td>Moves register P{i} into register P{i + 1} and jumps.</td></tr>"
+                   for i in range(80))
+    html = f"""<body><div class="menu"><a href="index.html">Home</a></div>
+      <h1 id="summary">1. Executive Summary</h1><p>The bytecode engine runs one program per statement.</p>
+      <h2 id="registers">2.1. Registers</h2><p>Every program has a fixed number of registers.</p>
+      <h1 id="opcodes">2. The Opcodes</h1><div class="optab"><table>{rows}</table></div></body>"""
+    markdown = extract_html(html, URL).markdown
+    assert "# 1. Executive Summary {#summary}" in markdown
+    assert "every program has a fixed number of registers" in markdown.lower()
+    assert "Op79" in markdown

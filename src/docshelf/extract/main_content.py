@@ -52,6 +52,8 @@ class DensestBlockDetector:
 
     Link text does not count, so a navigation column never wins against prose,
     and a page whose text is all links (a menu left without its <nav>) has no content.
+    The descent stops where it would leave a section heading behind: a page whose
+    narrative sits beside one long table (SQLite's opcode list) keeps its narrative.
     """
 
     name: str = "densest-block"
@@ -69,7 +71,7 @@ class DensestBlockDetector:
         while True:
             children = [(c, _prose_length(c, without_code=True)) for c in node.iter() if c.tag in _CONTAINERS]
             best = max(children, key=lambda pair: pair[1], default=None)
-            if best is None or best[1] < self.share * total:
+            if best is None or best[1] < self.share * total or _section_headings(best[0]) < _section_headings(node):
                 return node
             node, total = best
 
@@ -77,6 +79,11 @@ class DensestBlockDetector:
 # Only wrappers are descended into: a <pre>, list or paragraph that holds most of
 # the text is part of the content, not the content itself.
 _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "table", "tbody", "tr", "td"})
+
+
+def _section_headings(node: LexborNode) -> int:
+    """Return how many h1 and h2 headings `node` holds."""
+    return len(node.css("h1, h2"))
 
 
 def _prose_length(node: LexborNode, *, without_code: bool = False) -> int:

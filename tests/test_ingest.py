@@ -117,3 +117,32 @@ def test_failures_are_recorded_and_the_crawl_goes_on(tmp_path: Path, db_path: Pa
     assert summary.pages_failed == 2
     failed = {p.url.rsplit("/", 1)[-1]: p for p in store.list_pages("w") if p.status != "ok"}
     assert set(failed) >= {"missing.html", "broken.html"}
+
+
+def test_per_version_pages_get_the_release_notes_prior(tmp_path: Path, db_path: Path, embedder) -> None:
+    site_dir = write_site(tmp_path / "www")
+    topics = [f"{name}.html" for name, _ in TOPICS]
+
+    def publish(versions: list[str]) -> None:
+        for version in versions:
+            (site_dir / f"release-{version}.html").write_text(page_html(
+                f"Widgets {version}", f"Widgets {version} brings faster streaming and a new test client.", ["index.html"]))
+        (site_dir / "index.html").write_text(page_html(
+            "Index", "Welcome to the Widgets documentation.", topics + [f"release-{v}.html" for v in versions]))
+
+    publish(["2.0", "2.1", "3.0"])
+    store = SQLiteStore(db_path)
+    with Server(tmp_path / "www") as server:
+        releases = {server.url(f"/docs/release-{v}.html") for v in ("2.0", "2.1", "3.0")}
+        Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        priors = store.page_priors([server.url(f"/docs/{page}") for page in topics] + sorted(releases))
+        assert {url for url, prior in priors.items() if prior < 1} == releases
+        assert len(priors) == len(topics) + 3
+
+        # two releases are no series: both get back the prior of their own text
+        (site_dir / "release-3.0.html").unlink()
+        publish(["2.0", "2.1"])
+        Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        kept = [server.url("/docs/release-2.0.html"), server.url("/docs/release-2.1.html")]
+        assert store.page_priors(kept) == {url: 1.0 for url in kept}
+    store.close()

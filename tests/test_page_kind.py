@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docshelf.page_kind import PRIORS, page_prior, profile_page
+from docshelf.page_kind import PRIORS, page_prior, profile_page, version_series
 
 PROSE = (
     "Sessions keep data between requests. The session cookie is signed, so the client can read it but "
@@ -53,3 +53,20 @@ def test_page_kind(kind: str, markdown: str) -> None:
 
 def test_empty_page_is_content() -> None:
     assert profile_page("").kind == "content"
+
+
+def test_version_series() -> None:
+    titles = {
+        "r1": "Widgets Release 3.40.1 On 2022-12-28",
+        "r2": "Widgets Release 3.40.0 On 2022-11-16",
+        "r3": "Widgets Release 3.9.4 On 2021-09-29",
+        "n1": "What's new in Widgets 5.2 (Dawn Chorus)",
+        "n2": "What's new in Widgets 5.1 (Sun Harmonics)",
+        "n3": "What's new in Widgets 4.0",
+        "m1": "Moving from Widgets 3.4 to 3.5",
+        "m2": "Moving from Widgets 3.5 to 3.6",
+        "t": "Widgets 1.4 / 2.0 Tutorial",
+        "g": "Getting started",
+        "e": "",
+    }
+    assert version_series(titles) == {"r1", "r2", "r3", "n1", "n2", "n3"}

@@ -29,7 +29,7 @@ from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
 from docshelf.models import Chunk, Page, Source, utc_now
-from docshelf.page_kind import page_prior
+from docshelf.page_kind import PRIORS, page_prior, version_series
 from docshelf.store.base import Store
 
 if TYPE_CHECKING:
@@ -149,6 +149,25 @@ def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
     return page, chunks
 
 
+def mark_version_series(store: Store, source: str) -> None:
+    """Give the source's per-version pages (page_kind.version_series) the prior of release notes.
+
+    It takes the whole source to see a series, so it runs after each crawl; a page that has
+    left its series (retitled, or the series shrank) gets back the prior its own text earns.
+    """
+    pages = {url: info.title for url, info in store.page_states(source).items() if info.status == "ok"}
+    series = version_series(pages)
+    stored = store.page_priors(list(pages))
+    release = PRIORS["release_notes"]
+    changes = {url: release for url in series if stored.get(url, 1.0) > release}
+    for url in pages.keys() - series:
+        if stored.get(url) == release and (markdown := store.get_page_markdown(url)) is not None:
+            if (own := page_prior(markdown)) != release:
+                changes[url] = own
+    if changes:
+        store.set_page_priors(changes)
+
+
 def chunk_embedding_text(chunk: Chunk) -> str:
     """Return the text a chunk is embedded as: its context sentence first when it has one (`--context llm`)."""
     text = embedding_text(chunk.title, chunk.heading_path, chunk.content)
@@ -204,6 +223,7 @@ class Ingestor:
             if seen is not None:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
+            mark_version_series(self.store, name)
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
         self.store.upsert_source(

@@ -1,8 +1,8 @@
 """Recognise, by structure alone, pages that mention everything and answer nothing.
 
 Generated indexes and tables of contents (a list of links), source listings
-(one long code block) and release notes (a heading per version, or sections
-that each cite an issue tracker) match many
+(one long code block) and release notes (a heading per version, sections
+that each cite an issue tracker, or one page per version) match many
 queries once each and crowd out the pages that answer. They get a prior below
 1 that search multiplies into their scores. Only the Markdown's shape and
 text statistics decide — never a URL pattern or a page name — so this holds
@@ -12,6 +12,8 @@ for any documentation site.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +32,9 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.MU
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]")
 _VERSION_OR_DATE = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\b\d{4}-\d{2}-\d{2}\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{2,}")
+# A version ("3.40.1", "v2.0") or a date in a page title; parentheses hold release code names.
+_TITLE_VERSION = re.compile(r"\bv?\d+(?:\.\d+)+[a-z0-9]*\b|\b\d{4}-\d{2}-\d{2}\b", re.IGNORECASE)
+_PARENTHESES = re.compile(r"\([^)]*\)")
 _NUMBERED_SECTION = re.compile(r"^\s*\d+(?:\.\d+)*\.\s+\S")
 # A link whose whole text names an issue or pull request: "#3054", "gh-1234", "bpo-42", "issue 17", "PR #9".
 _ISSUE_LINK = re.compile(r"\[(?:#|gh-|bpo-|(?:issue|ticket|pr|pull request)\s?#?)\d+\]\(", re.IGNORECASE)
@@ -93,6 +98,26 @@ def profile_page(markdown: str) -> PageProfile:
 def page_prior(markdown: str) -> float:
     """Return the search prior of a page: 1 for content, less for pages that crowd out answers."""
     return PRIORS[profile_page(markdown).kind]
+
+
+SERIES_PAGES = 3
+"""Pages of one source titled alike but for a version from which they are release notes, one page per release."""
+
+
+def version_series(titles: Mapping[str, str]) -> set[str]:
+    """Return the pages, of one source's {url: title}, that are one of a series of per-version pages.
+
+    "SQLite Release 3.40.1 On 2022-12-28", "What's new in Celery 5.2 (Dawn Chorus)", "Django REST
+    framework 3.13": at least SERIES_PAGES titles that differ only in their version (or date, or a
+    parenthesised code name) are a release history cut into pages. A single page that names a
+    version ("Migrating to 2.0", "The 1.4 / 2.0 Tutorial") is not.
+    """
+    series: dict[str, list[str]] = defaultdict(list)
+    for url, title in titles.items():
+        if title and _TITLE_VERSION.search(title):
+            pattern = " ".join(_TITLE_VERSION.sub("<version>", _PARENTHESES.sub(" ", title)).lower().split())
+            series[pattern].append(url)
+    return {url for urls in series.values() if len(urls) >= SERIES_PAGES for url in urls}
 
 
 def _release_level(headings: list[tuple[str, str]]) -> tuple[int, int]:

@@ -105,6 +105,29 @@ WHATS_NEW = "# What's new in 1.4\n\n" + "".join(
     for i, word in enumerate(("session", "query", "pool", "mapper", "cursor", "engine")))
 
 
+def test_m007_demotes_per_version_pages(db_path: Path) -> None:
+    import apsw
+
+    store = SQLiteStore(db_path)
+    store.close()
+    conn = apsw.Connection(str(db_path))
+    conn.execute("DELETE FROM migrations WHERE name = 'm007_version_series'")
+    conn.execute("INSERT INTO sources(name, root, created_at) VALUES ('s', 'http://x/', '2026-01-01')")
+    titles = {"http://x/r/3_40_1.html": "Widgets Release 3.40.1 On 2022-12-28",
+              "http://x/r/3_40_0.html": "Widgets Release 3.40.0 On 2022-11-16",
+              "http://x/r/3_39_4.html": "Widgets Release 3.39.4 On 2022-09-29",
+              "http://x/tutorial.html": "Widgets 3.40 Tutorial"}
+    for url, title in titles.items():
+        conn.execute("INSERT INTO pages(url, source, title, markdown, fetched_at, status, prior) "
+                     "VALUES (?, 's', ?, '# x', 'now', 'ok', 1.0)", (url, title))
+    conn.close()
+    store = SQLiteStore(db_path)
+    assert store.page_priors(list(titles)) == {
+        "http://x/r/3_40_1.html": 0.5, "http://x/r/3_40_0.html": 0.5, "http://x/r/3_39_4.html": 0.5,
+        "http://x/tutorial.html": 1.0}
+    store.close()
+
+
 @pytest.mark.parametrize(("migration", "markdown"), [
     ("m005_release_notes_by_level", NESTED_CHANGELOG),
     ("m006_release_notes_citing_issues", WHATS_NEW),

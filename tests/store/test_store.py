@@ -61,6 +61,15 @@ def test_page_priors_are_stored_with_the_page(store: Store) -> None:
     assert store.page_priors([page.url, other.url, "http://example.test/unknown"]) == {page.url: 0.5, other.url: 1.0}
 
 
+def test_set_page_priors(store: Store) -> None:
+    page, chunks, hashes = make_page("http://example.test/3.1-announcement", ["what is new"])
+    store.replace_page(page, chunks, hashes)
+    other, chunks, hashes = make_page("http://example.test/guide", ["guide text"])
+    store.replace_page(other, chunks, hashes)
+    store.set_page_priors({page.url: 0.5, "http://example.test/unknown": 0.5})
+    assert store.page_priors([page.url, other.url]) == {page.url: 0.5, other.url: 1.0}
+
+
 def test_vectors_are_reused_by_hash_when_text_moves(store: Store) -> None:
     page, chunks, hashes = make_page("http://example.test/a", ["first", "second"])
     store.replace_page(page, chunks, hashes)

@@ -7,7 +7,7 @@ page is replaced.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -137,6 +137,10 @@ class Store(Protocol):
 
     def page_priors(self, urls: Sequence[str]) -> dict[str, float]:
         """Return the search prior of each known page (1.0 for ordinary content)."""
+        ...
+
+    def set_page_priors(self, priors: Mapping[str, float]) -> None:
+        """Set the search prior of each page in `priors` ({url: prior})."""
         ...
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]: ...

@@ -125,6 +125,18 @@ def m006_release_notes_citing_issues(conn: apsw.Connection) -> None:
     _recompute_priors(conn)
 
 
+def m007_version_series(conn: apsw.Connection) -> None:
+    """Give per-version pages (three or more titled alike but for a version) the release-notes prior."""
+    from docshelf.page_kind import PRIORS, version_series
+
+    titles: dict[str, dict[str, str]] = {}
+    for url, source, title in conn.execute("SELECT url, source, title FROM pages WHERE status = 'ok'"):
+        titles.setdefault(source, {})[url] = title or ""
+    for pages in titles.values():
+        for url in version_series(pages):
+            conn.execute("UPDATE pages SET prior = min(prior, ?) WHERE url = ?", (PRIORS["release_notes"], url))
+
+
 def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
@@ -141,6 +153,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m004_enrichment", m004_enrichment),
     ("m005_release_notes_by_level", m005_release_notes_by_level),
     ("m006_release_notes_citing_issues", m006_release_notes_citing_issues),
+    ("m007_version_series", m007_version_series),
 ]
 
 

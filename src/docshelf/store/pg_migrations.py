@@ -368,6 +368,19 @@ def m008_release_notes_citing_issues(cur: psycopg.Cursor) -> None:
     _recompute_priors(cur)
 
 
+def m009_version_series(cur: psycopg.Cursor) -> None:
+    """Give per-version pages (three or more titled alike but for a version) the release-notes prior."""
+    from docshelf.page_kind import PRIORS, version_series
+
+    titles: dict[str, dict[str, str]] = {}
+    cur.execute("SELECT url, source, title FROM docshelf_pages WHERE status = 'ok'")
+    for url, source, title in cur.fetchall():
+        titles.setdefault(source, {})[url] = title or ""
+    for pages in titles.values():
+        for url in version_series(pages):
+            cur.execute("UPDATE docshelf_pages SET prior = least(prior, %s) WHERE url = %s", (PRIORS["release_notes"], url))
+
+
 def _recompute_priors(cur: psycopg.Cursor) -> None:
     from docshelf.page_kind import page_prior
 
@@ -391,6 +404,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m006_release_notes_by_level", m006_release_notes_by_level),
     ("m007_vector_recall", m007_vector_recall),
     ("m008_release_notes_citing_issues", m008_release_notes_citing_issues),
+    ("m009_version_series", m009_version_series),
 ]
 
 

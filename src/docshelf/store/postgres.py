@@ -15,7 +15,7 @@ import random
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -512,6 +512,13 @@ class PostgresStore:
             return {}
         rows = self._rows("reading page priors", "SELECT url, prior FROM docshelf_pages WHERE url = ANY(%s)", (list(urls),))
         return {url: prior for url, prior in rows}
+
+    def set_page_priors(self, priors: Mapping[str, float]) -> None:
+        def update(cur: psycopg.Cursor) -> None:
+            cur.executemany("UPDATE docshelf_pages SET prior = %s WHERE url = %s",
+                            [(prior, url) for url, prior in priors.items()])
+
+        self._run(f"setting the priors of {len(priors)} pages", update)
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
         if not ids:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -363,6 +363,11 @@ class SQLiteStore:
             return {}
         rows = self._rows("SELECT url, prior FROM pages WHERE url IN (%s)" % ",".join("?" * len(urls)), list(urls))
         return dict(rows)
+
+    def set_page_priors(self, priors: Mapping[str, float]) -> None:
+        with self.atomic():
+            for url, prior in priors.items():
+                self.conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (prior, url))
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
         if not ids:

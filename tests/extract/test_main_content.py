@@ -139,3 +139,20 @@ def test_densest_block_keeps_the_sections_beside_a_long_table() -> None:
     assert "# 1. Executive Summary {#summary}" in markdown
     assert "every program has a fixed number of registers" in markdown.lower()
     assert "Op79" in markdown
+
+
+def test_densest_block_keeps_the_title_and_intro_above_a_long_section() -> None:
+    # Django's own theme: one section holds most of the text, the page's h1 and intro sit above it,
+    # and the site header's h1 is only a link.
+    long_section = "<p>Every management command is a class named Command that extends BaseCommand.</p>" * 12
+    html = f"""<body><div id="hd"><h1><a href="index.html">Widgets 3.2 documentation</a></h1>
+      <a href="genindex.html">Index</a></div>
+      <div id="bd"><div class="section" id="commands"><h1>Writing custom commands</h1>
+      <p>Applications can register their own actions with the command line tool.</p>
+      <div class="section" id="testing"><h2>Testing</h2>{long_section}</div>
+      <div class="section" id="api"><h2>Command objects</h2><p>The base class of all commands.</p></div>
+      </div></div></body>"""
+    markdown = extract_html(html, URL).markdown
+    assert markdown.startswith("# Writing custom commands {#commands}\n\nApplications can register")
+    assert "Widgets 3.2 documentation" not in markdown
+    assert "## Command objects" in markdown

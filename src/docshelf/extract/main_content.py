@@ -82,8 +82,8 @@ _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "table",
 
 
 def _section_headings(node: LexborNode) -> int:
-    """Return how many h1 and h2 headings `node` holds."""
-    return len(node.css("h1, h2"))
+    """Return how many h1 and h2 headings `node` holds that are not just a link (a site name in a header is)."""
+    return sum(1 for heading in node.css("h1, h2") if _prose_length(heading) > 0)
 
 
 def _prose_length(node: LexborNode, *, without_code: bool = False) -> int:

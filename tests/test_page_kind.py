@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docshelf.page_kind import PRIORS, page_prior, profile_page, version_series
+from docshelf.page_kind import PRIORS, page_prior, profile_page, version_series, version_series_pages
 
 PROSE = (
     "Sessions keep data between requests. The session cookie is signed, so the client can read it but "
@@ -70,3 +70,9 @@ def test_version_series() -> None:
         "e": "",
     }
     assert version_series(titles) == {"r1", "r2", "r3", "n1", "n2", "n3"}
+
+
+def test_version_series_are_per_source() -> None:
+    rows = [("a1", "a", "Widgets 1.0"), ("a2", "a", "Widgets 1.1"), ("a3", "a", "Widgets 2.0"),
+            ("b1", "b", "Widgets 3.0"), ("b2", "b", "Widgets 3.1"), ("b3", "b", None)]
+    assert version_series_pages(rows) == {"a1", "a2", "a3"}

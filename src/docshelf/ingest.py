@@ -29,7 +29,7 @@ from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
 from docshelf.models import Chunk, Page, Source, utc_now
-from docshelf.page_kind import PRIORS, page_prior, version_series
+from docshelf.page_kind import PRIORS, names_a_version, page_prior, version_series
 from docshelf.store.base import Store
 
 if TYPE_CHECKING:
@@ -160,10 +160,13 @@ def mark_version_series(store: Store, source: str) -> None:
     stored = store.page_priors(list(pages))
     release = PRIORS["release_notes"]
     changes = {url: release for url in series if stored.get(url, 1.0) > release}
-    for url in pages.keys() - series:
-        if stored.get(url) == release and (markdown := store.get_page_markdown(url)) is not None:
-            if (own := page_prior(markdown)) != release:
-                changes[url] = own
+    # Only a page titled with a version can have been demoted as part of a series; re-reading the
+    # others (indexes, source listings) would redo what was decided when they were stored.
+    left = [url for url in pages.keys() - series if stored.get(url) == release and names_a_version(pages[url])]
+    for url in left:
+        markdown = store.get_page_markdown(url)
+        if markdown is not None and (own := page_prior(markdown)) != release:
+            changes[url] = own
     if changes:
         store.set_page_priors(changes)
 

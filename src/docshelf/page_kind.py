@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -114,10 +114,23 @@ def version_series(titles: Mapping[str, str]) -> set[str]:
     """
     series: dict[str, list[str]] = defaultdict(list)
     for url, title in titles.items():
-        if title and _TITLE_VERSION.search(title):
+        if names_a_version(title):
             pattern = " ".join(_TITLE_VERSION.sub("<version>", _PARENTHESES.sub(" ", title)).lower().split())
             series[pattern].append(url)
     return {url for urls in series.values() if len(urls) >= SERIES_PAGES for url in urls}
+
+
+def version_series_pages(pages: Iterable[tuple[str, str, str | None]]) -> set[str]:
+    """Return the per-version pages among (url, source, title) rows of any number of sources."""
+    by_source: dict[str, dict[str, str]] = defaultdict(dict)
+    for url, source, title in pages:
+        by_source[source][url] = title or ""
+    return set().union(*map(version_series, by_source.values()))
+
+
+def names_a_version(title: str | None) -> bool:
+    """Return whether a page title holds a version or a date, as every page of a version series does."""
+    return bool(title and _TITLE_VERSION.search(title))
 
 
 def _release_level(headings: list[tuple[str, str]]) -> tuple[int, int]:

@@ -117,6 +117,21 @@ def test_reopening_applies_no_migration_again(pg_store: PostgresStore, pg_dsn: s
         assert apply_migrations(conn) == []
 
 
+def test_m009_demotes_per_version_pages(pg_store: PostgresStore, pg_dsn: str) -> None:
+    titles = {"http://x/r/3_40_1.html": "Widgets Release 3.40.1 On 2022-12-28",
+              "http://x/r/3_40_0.html": "Widgets Release 3.40.0 On 2022-11-16",
+              "http://x/r/3_39_4.html": "Widgets Release 3.39.4 On 2022-09-29",
+              "http://x/tutorial.html": "Widgets 3.40 Tutorial"}
+    for url, title in titles.items():
+        pg_store.replace_page(*make_page(url, [f"{title} notes"], title=title))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM docshelf_migrations WHERE name = 'm009_version_series'")
+        assert apply_migrations(conn) == ["m009_version_series"]
+    assert pg_store.page_priors(list(titles)) == {
+        "http://x/r/3_40_1.html": 0.5, "http://x/r/3_40_0.html": 0.5, "http://x/r/3_39_4.html": 0.5,
+        "http://x/tutorial.html": 1.0}
+
+
 def test_match_site_pages_answers_as_the_origins_did(pg_store: PostgresStore, pg_dsn: str) -> None:
     for i, url in enumerate(["http://example.test/a", "http://example.test/b"]):
         page, chunks, hashes = make_page(url, [f"text {i}"])

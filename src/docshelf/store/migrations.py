@@ -127,14 +127,11 @@ def m006_release_notes_citing_issues(conn: apsw.Connection) -> None:
 
 def m007_version_series(conn: apsw.Connection) -> None:
     """Give per-version pages (three or more titled alike but for a version) the release-notes prior."""
-    from docshelf.page_kind import PRIORS, version_series
+    from docshelf.page_kind import PRIORS, version_series_pages
 
-    titles: dict[str, dict[str, str]] = {}
-    for url, source, title in conn.execute("SELECT url, source, title FROM pages WHERE status = 'ok'"):
-        titles.setdefault(source, {})[url] = title or ""
-    for pages in titles.values():
-        for url in version_series(pages):
-            conn.execute("UPDATE pages SET prior = min(prior, ?) WHERE url = ?", (PRIORS["release_notes"], url))
+    rows = conn.execute("SELECT url, source, title FROM pages WHERE status = 'ok'").fetchall()
+    for url in version_series_pages(rows):
+        conn.execute("UPDATE pages SET prior = min(prior, ?) WHERE url = ?", (PRIORS["release_notes"], url))
 
 
 def _recompute_priors(conn: apsw.Connection) -> None:

@@ -370,15 +370,11 @@ def m008_release_notes_citing_issues(cur: psycopg.Cursor) -> None:
 
 def m009_version_series(cur: psycopg.Cursor) -> None:
     """Give per-version pages (three or more titled alike but for a version) the release-notes prior."""
-    from docshelf.page_kind import PRIORS, version_series
+    from docshelf.page_kind import PRIORS, version_series_pages
 
-    titles: dict[str, dict[str, str]] = {}
     cur.execute("SELECT url, source, title FROM docshelf_pages WHERE status = 'ok'")
-    for url, source, title in cur.fetchall():
-        titles.setdefault(source, {})[url] = title or ""
-    for pages in titles.values():
-        for url in version_series(pages):
-            cur.execute("UPDATE docshelf_pages SET prior = least(prior, %s) WHERE url = %s", (PRIORS["release_notes"], url))
+    for url in version_series_pages(cur.fetchall()):
+        cur.execute("UPDATE docshelf_pages SET prior = least(prior, %s) WHERE url = %s", (PRIORS["release_notes"], url))
 
 
 def _recompute_priors(cur: psycopg.Cursor) -> None:

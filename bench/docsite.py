@@ -2,7 +2,8 @@
 
 SITES are the dev set's sites (flask, requests, sqlite); OWN_SITES those of
 bench/questions/own.jsonl (sqlalchemy, jinja2); FRESH_SITES those of
-bench/questions/fresh.jsonl (Django REST framework, celery).
+bench/questions/fresh.jsonl (Django REST framework, celery); DJANGO_SITES the large
+Django docs that `bench/index.py --large` indexes beside sqlite.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ FRESH_SITES = {
     "drf": "/usr/share/doc/python3-djangorestframework/html",
     "celery": "/usr/share/doc/python-celery-doc/html",
 }
+DJANGO_SITES = {
+    "django": "/usr/share/doc/python-django-doc/html",
+}
 PACKAGES = {  # site prefix -> Debian package that installs it
     "flask": "python-flask-doc",
     "requests": "python-requests-doc",
@@ -37,6 +41,7 @@ PACKAGES = {  # site prefix -> Debian package that installs it
     "jinja2": "python-jinja2-doc",
     "drf": "python-djangorestframework-doc",
     "celery": "python-celery-doc",
+    "django": "python-django-doc",
 }
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 

@@ -1,4 +1,4 @@
-"""Indexing speed per stage, against the embed-only floor measured in the same run.
+"""Indexing speed per stage, against the embed-only floor measured in the same run; and two versions side by side.
 
     python bench/index.py                 # flask docs
     python bench/index.py --site sqlite   # or requests, or all
@@ -7,6 +7,21 @@ Stages are timed one at a time over the same pages (fetch, extract, chunk,
 enrich, embed, store); then the real pipeline (`Ingestor.add`, where they
 overlap) runs end to end in a child process, whose peak RSS is reported.
 The embed-only floor is the same texts through the embedder alone.
+
+Large sites, a baseline commit against the work tree:
+
+    python bench/index.py --large                                  # django and sqlite, baseline b60759c
+    python bench/index.py --large --baseline b60759c --sites django,sqlite --json
+    python bench/index.py --large --sites flask --candidate-src /tmp/docshelf-head/src
+
+Each (site, version) runs what `docshelf add` runs (`Ingestor.add`) into a fresh shelf, in a
+fresh child process whose PYTHONPATH is that version's source tree: the baseline commit checked
+out with `git worktree add` in /tmp/docshelf-baseline-<sha>, the candidate --candidate-src
+(default: this work tree's src). The children run one after another, never two at once, and
+crawl the same URL on one fixed port, so both versions chunk identical input. Tokens embedded
+count each distinct embedding text once, as the model reads it ([CLS] + text + [SEP], at most
+256). Main-text tokens are the ok pages' plain text without the navigation pages, measured once,
+with the candidate's code on the candidate's shelf.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import resource
 import subprocess
@@ -23,22 +39,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from docsite import SITES, docroot, serve  # noqa: E402
+from docsite import DJANGO_SITES, SITES, docroot, serve  # noqa: E402
 
-from docshelf.chunk import chunk_markdown
-from docshelf.crawl import crawl
-from docshelf.crawl.base import CrawlOptions
-from docshelf.embed import get_embedder
-from docshelf.embed.tokenizer import count_tokens
-from docshelf.enrich import chunk_summary, chunk_title, embedding_text
-from docshelf.extract import extract_document
-from docshelf.ingest import build_chunks, chunk_embedding_text, text_hash
-from docshelf.errors import ExtractError
-from docshelf.models import Source
-from docshelf.store.sqlite import SQLiteStore
+# docshelf is imported inside the functions that use it: the --large parent imports none of it,
+# and each --large child imports the version its PYTHONPATH points at.
+
+REPO = Path(__file__).resolve().parent.parent
+LARGE_SITES = {**DJANGO_SITES, "sqlite": SITES["sqlite"], "flask": SITES["flask"]}
+MAX_TOKENS = 256
+"""The model reads at most this many tokens of a text, [CLS] and [SEP] included."""
 
 
 async def fetch_all(url: str) -> list:
+    from docshelf.crawl import crawl
+    from docshelf.crawl.base import CrawlOptions
+
     return [o.fetched async for o in crawl(url, CrawlOptions()) if o.fetched is not None]
 
 
@@ -63,6 +78,8 @@ def fences_balanced(markdown: str) -> bool:
 
 def fence_report(db: str) -> tuple[int, int]:
     """Return (balanced chunks, all chunks) of a shelf."""
+    from docshelf.store.sqlite import SQLiteStore
+
     store = SQLiteStore(db)
     contents = [row[0] for row in store.conn.execute("SELECT content FROM chunks")]
     store.close()
@@ -77,7 +94,9 @@ def timed(fn, *args):
 
 def end_to_end(url: str, db: str) -> None:
     """Child process: run the real pipeline and print its summary and peak RSS as JSON."""
+    from docshelf.embed import get_embedder
     from docshelf.ingest import Ingestor
+    from docshelf.store.sqlite import SQLiteStore
 
     store = SQLiteStore(db)
     started = time.perf_counter()
@@ -88,6 +107,16 @@ def end_to_end(url: str, db: str) -> None:
 
 
 def stage_rows(url: str, tmp: Path) -> tuple[list[tuple], float, int]:
+    from docshelf.chunk import chunk_markdown
+    from docshelf.embed import get_embedder
+    from docshelf.embed.tokenizer import count_tokens
+    from docshelf.enrich import chunk_summary, chunk_title, embedding_text
+    from docshelf.errors import ExtractError
+    from docshelf.extract import extract_document
+    from docshelf.ingest import build_chunks, chunk_embedding_text, text_hash
+    from docshelf.models import Source
+    from docshelf.store.sqlite import SQLiteStore
+
     fetched, t_fetch = timed(lambda: asyncio.run(fetch_all(url)))
     docs, t_extract = timed(lambda: [extract_document(f.text, f.kind, f.url) for f in fetched])
     sections, t_chunk = timed(lambda: [chunk_markdown(d.markdown) for d in docs])
@@ -132,36 +161,196 @@ def stage_rows(url: str, tmp: Path) -> tuple[list[tuple], float, int]:
     return rows, t_embed, tokens
 
 
+def stage_report(site: str, base: str, tmp: Path) -> None:
+    """Print the stage table of one site, with the end-to-end run of a child process."""
+    url = f"{base}/{site}/"
+    rows, floor, tokens = stage_rows(url, tmp)
+    child = subprocess.run(
+        [sys.executable, __file__, "--e2e-child", url, str(tmp / f"e2e-{site}.db")],
+        capture_output=True, text=True, check=True,
+    )
+    e2e = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"\n## {site}: {e2e['pages_ok']} pages, {e2e['chunks']} chunks, {tokens} tokens embedded\n")
+    print("| stage | seconds | rate | rate |\n|---|---:|---:|---:|")
+    for name, seconds, a, b in rows:
+        print(f"| {name} | {seconds:.2f} | {a} | {b} |")
+    print(f"| **end to end** (pipeline) | {e2e['seconds']:.2f} | {e2e['pages_ok'] / e2e['seconds']:.0f} pages/s"
+          f" | {e2e['chunks'] / e2e['seconds']:.0f} chunks/s |")
+    balanced, total = fence_report(str(tmp / f"e2e-{site}.db"))
+    print(f"\nchunks with balanced code fences: {balanced}/{total} ({100 * balanced / max(total, 1):.1f} %)")
+    print(f"end to end / embed-only floor: **{e2e['seconds'] / floor:.2f}×**; "
+          f"peak RSS of the pipeline process: **{e2e['rss_mb']:.0f} MB**; "
+          f"failed {e2e['pages_failed']}, skipped {e2e['pages_skipped']}")
+
+
+# -- large sites: baseline against candidate ----------------------------------------------------
+
+
+def model_tokens(text: str) -> int:
+    """Return the tokens the model reads of `text` when embedding it: [CLS] + text + [SEP], at most 256."""
+    from docshelf.embed.tokenizer import count_tokens
+
+    return min(count_tokens(text) + 2, MAX_TOKENS)
+
+
+def embedded_counts(store) -> dict:
+    """Return the chunks of a shelf, those with a vector, and the tokens embedded (once per embed_hash)."""
+    from docshelf.ingest import chunk_embedding_text
+
+    rows = list(store.conn.execute("SELECT url, chunk_number, embed_hash FROM chunks WHERE embedded = 1 ORDER BY id"))
+    first = {}  # embed_hash -> (url, chunk_number) of the first chunk embedded as that text
+    for url, number, embed_hash in rows:
+        first.setdefault(embed_hash, (url, number))
+    wanted: dict[str, set[int]] = {}
+    for url, number in first.values():
+        wanted.setdefault(url, set()).add(number)
+    tokens = sum(
+        model_tokens(chunk_embedding_text(chunk))
+        for url, numbers in wanted.items() for chunk in store.get_chunks(url) if chunk.chunk_number in numbers
+    )
+    chunks = next(iter(store.conn.execute("SELECT count(*) FROM chunks")))[0]
+    return {"chunks": chunks, "chunks_embedded": len(rows), "tokens_embedded": tokens}
+
+
+def main_text_counts(store) -> dict:
+    """Return the plain-text tokens of a shelf's ok pages, with and without the navigation pages."""
+    from docshelf.embed.tokenizer import count_tokens
+    from docshelf.enrich import embedding_text
+    from docshelf.page_kind import profile_page
+
+    markdowns = [row[0] or "" for row in store.conn.execute("SELECT markdown FROM pages WHERE status = 'ok'")]
+    content = everything = navigation = 0
+    for markdown in markdowns:
+        tokens = count_tokens(embedding_text("", [], markdown))
+        everything += tokens
+        if profile_page(markdown).kind == "navigation":
+            navigation += 1
+        else:
+            content += tokens
+    return {"main_text_tokens": content, "all_text_tokens": everything, "navigation_pages": navigation}
+
+
+def large_child(url: str, db: str, site: str, main_text: bool) -> None:
+    """Child process: add `url` to a fresh shelf with the docshelf on PYTHONPATH; print the measures as JSON."""
+    import docshelf
+    from docshelf.embed import get_embedder
+    from docshelf.ingest import Ingestor
+    from docshelf.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(db)
+    started = time.perf_counter()
+    summary = Ingestor(store, get_embedder).add(url, source=site)
+    seconds = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # read before counting adds to it
+    result = {
+        "docshelf": docshelf.__file__, "pages": summary.pages_ok, "pages_failed": summary.pages_failed,
+        "pages_skipped": summary.pages_skipped, **embedded_counts(store), "seconds": seconds, "rss_mb": rss_mb,
+    }
+    if main_text:
+        result |= main_text_counts(store)
+    store.close()
+    print(json.dumps(result))
+
+
+def git(*args: str, cwd: Path = REPO) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def baseline_src(commit: str) -> Path:
+    """Return the src folder of `commit`, checked out in a worktree under /tmp (added once, then reused)."""
+    sha = git("rev-parse", f"{commit}^{{commit}}")
+    tree = Path(f"/tmp/docshelf-baseline-{git('rev-parse', '--short', sha)}")
+    if not tree.exists():
+        git("worktree", "add", "--detach", str(tree), sha)
+    elif git("rev-parse", "HEAD", cwd=tree) != sha:
+        raise SystemExit(f"{tree} is not at {sha}; remove it with `git worktree remove {tree}`")
+    return tree / "src"
+
+
+def run_version(src: Path, url: str, db: Path, site: str, main_text: bool) -> dict:
+    """Index `url` with the docshelf in `src`, in a child process; return its measures."""
+    command = [sys.executable, __file__, "--large-child", url, str(db), site] + (["--main-text"] if main_text else [])
+    child = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)})
+    if child.returncode != 0:
+        sys.stderr.write(child.stderr[-4000:])
+        raise SystemExit(f"the child for {src} failed; if the work tree is mid-change, "
+                         "pass --candidate-src with a worktree of HEAD")
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    if not Path(result["docshelf"]).resolve().is_relative_to(src.resolve()):
+        raise SystemExit(f"the child imported {result['docshelf']}, not the docshelf in {src}")
+    return result
+
+
+def compare_site(site: str, base: str, versions: dict[str, Path], tmp: Path) -> list[dict]:
+    """Index one site with every version in turn; return one row per version."""
+    url = f"{base}/{site}/"
+    rows = []
+    for version, src in versions.items():
+        measured = run_version(src, url, tmp / f"{site}-{version}.db", site, main_text=version == "candidate")
+        rows.append({"site": site, "version": version, "src": str(src), **measured})
+    main_text = {k: rows[-1][k] for k in ("main_text_tokens", "all_text_tokens", "navigation_pages")}
+    return [row | main_text for row in rows]
+
+
+def print_comparison(site: str, rows: list[dict]) -> None:
+    """Print one site's rows as a Markdown table, then the main-text totals and the time ratio."""
+    print(f"\n## {site}\n")
+    print("| version | pages | chunks | chunks embedded | tokens embedded | main-text tokens | embedded ÷ main text"
+          " | seconds | chunks/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['version']} | {r['pages']} | {r['chunks']} | {r['chunks_embedded']} | {r['tokens_embedded']}"
+              f" | {r['main_text_tokens']} | {r['tokens_embedded'] / max(r['main_text_tokens'], 1):.2f}"
+              f" | {r['seconds']:.1f} | {r['chunks'] / r['seconds']:.1f} | {r['rss_mb']:.0f} |")
+    r = rows[-1]
+    print(f"\nmain text with the {r['navigation_pages']} navigation pages: {r['all_text_tokens']} tokens")
+    for r in rows:
+        print(f"{r['version']}: {r['docshelf']} (failed {r['pages_failed']}, skipped {r['pages_skipped']})")
+    print(f"candidate / baseline time: **{rows[-1]['seconds'] / rows[0]['seconds']:.2f}×**")
+
+
+def compare(args: argparse.Namespace) -> None:
+    sites = args.sites.split(",")
+    unknown = [s for s in sites if s not in LARGE_SITES]
+    if unknown:
+        raise SystemExit(f"unknown sites {unknown}; choose from {', '.join(LARGE_SITES)}")
+    versions = {"baseline": baseline_src(args.baseline), "candidate": Path(args.candidate_src)}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        folder = docroot(tmp / "root", {s: LARGE_SITES[s] for s in sites})
+        with serve(folder, port=args.port) as base:
+            for site in sites:
+                rows = compare_site(site, base, versions, tmp)
+                if args.json:
+                    for row in rows:
+                        print(json.dumps(row))
+                else:
+                    print_comparison(site, rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", default="flask", choices=[*SITES, "all"])
+    parser.add_argument("--large", action="store_true", help="compare --baseline with the candidate on --sites")
+    parser.add_argument("--baseline", default="b60759c", help="git commit of the baseline (--large)")
+    parser.add_argument("--candidate-src", default=str(REPO / "src"), help="source tree of the candidate (--large)")
+    parser.add_argument("--sites", default="django,sqlite", help=f"comma-separated, of {', '.join(LARGE_SITES)} (--large)")
+    parser.add_argument("--port", type=int, default=8765, help="port of the docs server (--large)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON lines (--large)")
     parser.add_argument("--e2e-child", nargs=2, metavar=("URL", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--large-child", nargs=3, metavar=("URL", "DB", "SITE"), help=argparse.SUPPRESS)
+    parser.add_argument("--main-text", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.e2e_child:
         end_to_end(*args.e2e_child)
-        return
-    sites = list(SITES) if args.site == "all" else [args.site]
-    with tempfile.TemporaryDirectory() as tmp_name, serve(docroot(Path(tmp_name) / "root")) as base:
-        tmp = Path(tmp_name)
-        for site in sites:
-            url = f"{base}/{site}/"
-            rows, floor, tokens = stage_rows(url, tmp)
-            child = subprocess.run(
-                [sys.executable, __file__, "--e2e-child", url, str(tmp / f"e2e-{site}.db")],
-                capture_output=True, text=True, check=True,
-            )
-            e2e = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"\n## {site}: {e2e['pages_ok']} pages, {e2e['chunks']} chunks, {tokens} tokens embedded\n")
-            print("| stage | seconds | rate | rate |\n|---|---:|---:|---:|")
-            for name, seconds, a, b in rows:
-                print(f"| {name} | {seconds:.2f} | {a} | {b} |")
-            print(f"| **end to end** (pipeline) | {e2e['seconds']:.2f} | {e2e['pages_ok'] / e2e['seconds']:.0f} pages/s"
-                  f" | {e2e['chunks'] / e2e['seconds']:.0f} chunks/s |")
-            balanced, total = fence_report(str(tmp / f"e2e-{site}.db"))
-            print(f"\nchunks with balanced code fences: {balanced}/{total} ({100 * balanced / max(total, 1):.1f} %)")
-            print(f"end to end / embed-only floor: **{e2e['seconds'] / floor:.2f}×**; "
-                  f"peak RSS of the pipeline process: **{e2e['rss_mb']:.0f} MB**; "
-                  f"failed {e2e['pages_failed']}, skipped {e2e['pages_skipped']}")
+    elif args.large_child:
+        large_child(*args.large_child, main_text=args.main_text)
+    elif args.large:
+        compare(args)
+    else:
+        sites = list(SITES) if args.site == "all" else [args.site]
+        with tempfile.TemporaryDirectory() as tmp_name, serve(docroot(Path(tmp_name) / "root")) as base:
+            for site in sites:
+                stage_report(site, base, Path(tmp_name))
 
 
 if __name__ == "__main__":

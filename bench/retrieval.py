@@ -4,7 +4,8 @@
     python bench/retrieval.py --set dev           # flask, requests, sqlite (shelf bench/out/dev.db)
     python bench/retrieval.py --set own           # sqlalchemy, jinja2 (shelf bench/out/own.db)
     python bench/retrieval.py --set fresh         # Django REST framework, celery (bench/out/fresh.db)
-    python bench/retrieval.py --set all           # the three
+    python bench/retrieval.py --set django        # the Django docs (bench/out/django.db)
+    python bench/retrieval.py --set all           # the four
     python bench/retrieval.py --reindex           # rebuild the shelves first
     python bench/retrieval.py --questions FILE    # another question set (same format) over the dev sites
 
@@ -31,7 +32,7 @@ from docshelf.search import FusionSettings, HybridSearcher
 from docshelf.store.sqlite import SQLiteStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-from docsite import EVAL, FRESH_SITES, OWN_SITES, SITES, docroot, serve  # noqa: E402
+from docsite import DJANGO_SITES, EVAL, FRESH_SITES, OWN_SITES, SITES, docroot, serve  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 PORT = 8731  # fixed, so a reused shelf keeps matching URLs across runs
@@ -51,6 +52,8 @@ SETS = {
     "own": QuestionSet("own", Path(__file__).parent / "questions" / "own.jsonl", OWN_SITES, OUT / "own.db"),
     # written blind after the ranking changes, to check them on sites nothing was tuned on
     "fresh": QuestionSet("fresh", Path(__file__).parent / "questions" / "fresh.jsonl", FRESH_SITES, OUT / "fresh.db"),
+    # written blind on one large site (Django, ~690 pages); see bench/questions/README.md
+    "django": QuestionSet("django", Path(__file__).parent / "questions" / "django.jsonl", DJANGO_SITES, OUT / "django.db"),
 }
 
 
@@ -186,9 +189,9 @@ def evaluate(qset: QuestionSet, args: argparse.Namespace, scorer) -> None:
 def selected_sets(args: argparse.Namespace) -> list[QuestionSet]:
     """The sets named by --set; --questions / --db override the file / shelf of a single set."""
     name = args.set or ("dev" if args.questions or args.db else "both")
-    names = {"both": ["dev", "own"], "all": ["dev", "own", "fresh"]}.get(name, [name])
+    names = {"both": ["dev", "own"], "all": ["dev", "own", "fresh", "django"]}.get(name, [name])
     if (args.questions or args.db) and len(names) > 1:
-        raise SystemExit("--questions and --db apply to one set: add --set dev, own or fresh")
+        raise SystemExit("--questions and --db apply to one set: add --set dev, own, fresh or django")
     sets = [SETS[n] for n in names]
     if args.questions or args.db:
         only = sets[0]
@@ -198,8 +201,8 @@ def selected_sets(args: argparse.Namespace) -> list[QuestionSet]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=["dev", "own", "fresh", "both", "all"], default=None,
-                        help="question set(s) to run: both = dev and own, all = the three "
+    parser.add_argument("--set", choices=["dev", "own", "fresh", "django", "both", "all"], default=None,
+                        help="question set(s) to run: both = dev and own, all = the four "
                              "(default: both; dev when --questions or --db is given)")
     parser.add_argument("--questions", type=Path, help="another question file for the selected set's sites")
     parser.add_argument("--db", type=Path, help="shelf to use instead of bench/out/<set>.db")

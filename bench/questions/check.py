@@ -1,11 +1,12 @@
-"""Check bench/questions/own.jsonl and fresh.jsonl against the installed docs — no search, no scoring.
+"""Check bench/questions/own.jsonl, fresh.jsonl and django.jsonl against the installed docs — no search, no scoring.
 
     python bench/questions/check.py
 
 Serves each set's sites (bench/docsite.py OWN_SITES: sqlalchemy, jinja2;
-FRESH_SITES: drf, celery) on 127.0.0.1 and checks that each file still has its
-frozen sha256, that every answer page is a file on disk (an MkDocs page id
-ending in `/`, e.g. `drf/api-guide/throttling/`, is that folder's index.html)
+FRESH_SITES: drf, celery; DJANGO_SITES: django) on 127.0.0.1 and checks that
+each file still has its frozen sha256, that every answer page is a file on disk
+(a page id ending in `/`, e.g. `drf/api-guide/throttling/` or
+`django/ref/contrib/admin/`, is that folder's index.html)
 and is served with status 200, that every `section` anchor exists in its page,
 and the writing rules that can be checked mechanically (1-3 answers with the
 site prefix, the section on the first answer, no index, changelog, release-notes
@@ -28,17 +29,18 @@ import lxml.html
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from docsite import FRESH_SITES, OWN_SITES, docroot, serve  # noqa: E402
+from docsite import DJANGO_SITES, FRESH_SITES, OWN_SITES, docroot, serve  # noqa: E402
 
 # file -> (frozen sha256, site prefix -> docs folder); see README.md
 SETS = {
     "own.jsonl": ("9344a510456bae9d4da0cee533e631c4cb88ba167c44bdc7fac59b90d11d87d9", OWN_SITES),
     "fresh.jsonl": ("30f6ed850df49159df7282234132b0e97d65d3401937a36f147a3c248a345eb7", FRESH_SITES),
+    "django.jsonl": ("f397c265f977bc24de3e6107c593926ac924afb09e6873c7c0d7f3952db9aaa7", DJANGO_SITES),
 }
 KINDS = {"api", "howto", "concept", "troubleshoot"}
 NOT_ANSWERS = re.compile(
     r"(genindex|py-modindex|search\.html|contents\.html|changelog|changes\.html|_modules|index\.html$"
-    r"|release-notes|announcement|whatsnew|/history/)"
+    r"|release-notes|announcement|whatsnew|/history/|/releases/)"
 )
 
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from docshelf.chunk import chunk_markdown
 from docshelf.embed.tokenizer import count_tokens
-from docshelf.models import Section
+from docshelf.enrich import embedded_tokens
+from docshelf.models import Section, SectionStart
 
 FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 LIST_MARKER = re.compile(r"^\s*(?:-|\d+\.)\s+")
@@ -100,7 +101,46 @@ def as_tuples(sections: list[Section]) -> list[tuple[list[str], str | None, str]
     ],
 )
 def test_structure(markdown: str, expected: list[tuple[list[str], str | None, str]]) -> None:
-    assert as_tuples(chunk_markdown(markdown, min_tokens=0)) == expected
+    assert as_tuples(chunk_markdown(markdown, min_tokens=0, pack=False)) == expected
+
+
+def test_sections_are_packed_with_their_starts() -> None:
+    """Siblings and subsections share a chunk up to the budget; each keeps its anchor and where it starts."""
+    markdown = "# A {#a}\n\none\n\n## B {#b}\n\ntwo\n\n### C {#c}\n\nthree\n\n## D\n\nfour\n\n# E\n\nfive"
+    first, second = chunk_markdown(markdown)
+    assert (first.heading_path, first.anchor) == (["A"], "a")
+    assert first.content == "# A\n\none\n\n## B\n\ntwo\n\n### C\n\nthree\n\n## D\n\nfour"
+    assert first.sections == [
+        SectionStart(0, "a", ["A"]),
+        SectionStart(first.content.index("## B"), "b", ["A", "B"]),
+        SectionStart(first.content.index("### C"), "c", ["A", "B", "C"]),
+        SectionStart(first.content.index("## D"), "a", ["A", "D"]),
+    ]
+    # E is no section of A's: a chunk never climbs out of the section it is in.
+    assert (second.heading_path, second.anchor, second.sections) == (["E"], None, [])
+
+
+def test_a_packed_chunk_is_named_by_what_its_sections_share() -> None:
+    markdown = "# Page\n\n## Install {#install}\n\nRun pip.\n\n## Configure {#configure}\n\nSet the key."
+    (only,) = chunk_markdown(markdown)
+    assert only.heading_path == ["Page"]
+    assert [s.anchor for s in only.sections] == [None, "install", "configure"]
+
+
+def test_packing_stops_at_the_budget() -> None:
+    sections = "\n\n".join(f"## Part {i}\n\n" + "word " * 45 for i in range(6))
+    chunks = chunk_markdown(sections, max_tokens=150)
+    assert [len(c.sections) for c in chunks] == [3, 3]
+    assert all(embedded_tokens(c.content) <= 150 for c in chunks)
+    assert len(chunk_markdown(sections, max_tokens=150, pack=False)) == 6
+
+
+def test_link_targets_do_not_count() -> None:
+    """The budget is the text the embedder reads: the same page served from another host chunks the same."""
+    body = " ".join(f"[item {i}](https://docs.example.org/very/long/path/{i}.html#anchor-{i})" for i in range(60))
+    mirrored = body.replace("https://docs.example.org", "http://127.0.0.1:8765")
+    assert len(chunk_markdown(body)) == 1
+    assert [c.content.count("](") for c in chunk_markdown(mirrored)] == [c.content.count("](") for c in chunk_markdown(body)]
 
 
 @pytest.mark.parametrize(
@@ -246,7 +286,8 @@ def test_structure(markdown: str, expected: list[tuple[list[str], str | None, st
 def test_splitting(
     markdown: str, max_tokens: int, min_tokens: int, expected: list[tuple[list[str], str | None, str]]
 ) -> None:
-    assert as_tuples(chunk_markdown(markdown, max_tokens=max_tokens, min_tokens=min_tokens)) == expected
+    chunks = chunk_markdown(markdown, max_tokens=max_tokens, min_tokens=min_tokens, count_tokens=count_tokens, pack=False)
+    assert as_tuples(chunks) == expected
 
 
 @pytest.mark.parametrize(("max_tokens", "min_tokens"), [(0, 0), (10, 11), (10, -1)])
@@ -267,7 +308,7 @@ def test_origin_d1_fence_cut_regression() -> None:
     assert len(sections) > 2
     for section in sections:
         assert fences_balanced(section.content)
-        assert count_tokens(section.content) <= 220
+        assert embedded_tokens(section.content) <= 200
     # The code block fits a chunk, so it is kept whole in one.
     assert sum(code in section.content for section in sections) == 1
 
@@ -405,6 +446,16 @@ def fence_blocks(text: str) -> list[tuple[str, list[str], bool]]:
     return blocks
 
 
+def common_prefix(paths: list[list[str]]) -> list[str]:
+    shared = paths[0]
+    for path in paths[1:]:
+        n = 0
+        while n < min(len(shared), len(path)) and shared[n] == path[n]:
+            n += 1
+        shared = shared[:n]
+    return shared
+
+
 def fences_balanced(text: str) -> bool:
     return all(closed for _, _, closed in fence_blocks(text))
 
@@ -439,7 +490,7 @@ def test_chunks_keep_the_contract(doc: Doc, budget: tuple[int, int]) -> None:
     - A chunk's heading path and anchor are those of the section it starts in.
     """
     max_tokens, min_tokens = budget
-    sections = chunk_markdown(doc.markdown, max_tokens=max_tokens, min_tokens=min_tokens)
+    sections = chunk_markdown(doc.markdown, max_tokens=max_tokens, min_tokens=min_tokens, count_tokens=count_tokens)
     input_lines = set(doc.markdown.split("\n"))
 
     for section in sections:
@@ -471,6 +522,11 @@ def test_chunks_keep_the_contract(doc: Doc, budget: tuple[int, int]) -> None:
         headings = [line for line in lines if line in doc.heading_lines and line not in in_code]
         if lines[0] in doc.heading_lines:
             current = doc.heading_lines[lines[0]]
-        assert (section.heading_path, section.anchor) == current
+        starts = section.sections or [SectionStart(0, section.anchor, section.heading_path)]
+        assert (starts[0].heading_path, starts[0].anchor) == current
+        assert (section.heading_path, section.anchor) == (common_prefix([s.heading_path for s in starts]), current[1])
+        for start in starts[1:]:
+            line = section.content[start.offset :].split("\n", 1)[0]
+            assert (start.heading_path, start.anchor) == doc.heading_lines[line]
         if headings:
             current = doc.heading_lines[headings[-1]]

@@ -146,3 +146,48 @@ def test_per_version_pages_get_the_release_notes_prior(tmp_path: Path, db_path: 
         kept = [server.url("/docs/release-2.0.html"), server.url("/docs/release-2.1.html")]
         assert store.page_priors(kept) == {url: 1.0 for url in kept}
     store.close()
+
+
+def index_page_html(entries: list[tuple[str, str]]) -> str:
+    """A generated index: nothing but entries that link to the pages that explain them."""
+    items = "".join(f'<li><a href="{href}">{text}</a></li>' for text, href in entries)
+    return f"""<!DOCTYPE html><html><head><title>Index — Widgets docs</title></head>
+<body><div class="document"><div class="body" role="main"><section id="index"><h1>Index</h1>
+<ul>{items}</ul></section></div></div></body></html>"""
+
+
+def test_generated_navigation_is_searchable_but_never_embedded(tmp_path: Path, db_path: Path, embedder) -> None:
+    site_dir = write_site(tmp_path / "www")
+    entries = [(f"{name} ({kind})", f"{name}.html#example") for name, _ in TOPICS for kind in ("guide", "example", "api")]
+    (site_dir / "genindex.html").write_text(index_page_html(entries * 4))
+    (site_dir / "index.html").write_text(page_html(
+        "Index", "Welcome to the Widgets documentation.", [f"{n}.html" for n, _ in TOPICS] + ["genindex.html"]))
+    store = SQLiteStore(db_path)
+    with Server(tmp_path / "www") as server:
+        before = len(embedder.documents)
+        summary = Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        genindex = server.url("/docs/genindex.html")
+        embedded = [d for d in embedder.documents[before:] if "(guide)" in d]
+        assert embedded == [], "the index's chunks were embedded"
+        assert store.get_chunks(genindex) and summary.embedded == summary.chunks - len(store.get_chunks(genindex))
+        assert store.page_priors([genindex])[genindex] < 1
+        hits = HybridSearcher(store, lambda: embedder).search("streaming (guide)", k=10, mode="bm25")
+        assert genindex in {hit.page_url for hit in hits}
+        again = Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        assert again.embedded == 0 and again.pages_unchanged == 7
+
+
+def test_a_repeated_section_shares_one_vector(tmp_path: Path, db_path: Path, embedder) -> None:
+    shared = ("Every widget keeps its state in a small file next to the project, written atomically so that a "
+              "crash never leaves half a file behind; the file records the version, the options the widget was "
+              "built with, and the time of the last refresh, and docshelf reads it back on the next start.")
+    write_site(tmp_path / "www", [("storage", shared), ("persistence", shared), *TOPICS[:2]])
+    store = SQLiteStore(db_path)
+    with Server(tmp_path / "www") as server:
+        before = len(embedder.documents)
+        summary = Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        assert summary.shared_vectors >= 1
+        assert sum("written atomically" in d for d in embedder.documents[before:]) == 1
+        assert summary.embedded == summary.chunks  # the copy got the vector all the same
+        hits = HybridSearcher(store, lambda: embedder).search("crash half a file", k=5, mode="vector")
+        assert {server.url("/docs/storage.html"), server.url("/docs/persistence.html")} <= {h.page_url for h in hits}

@@ -75,3 +75,25 @@ def test_bm25_and_vector_modes_ignore_the_lead(shelf) -> None:
         hits = HybridSearcher(store, lambda: embedder).search(QUERY, k=4, mode=mode)
         plain = HybridSearcher(store, lambda: embedder, FusionSettings(lexical_lead=None)).search(QUERY, k=4, mode=mode)
         assert [h.page_url for h in hits] == [h.page_url for h in plain]
+
+
+def test_a_lead_the_vectors_do_not_back_is_not_taken(shelf) -> None:
+    # The vectors rank the guide pages above the maintenance page: backed only by the first vector page, no lead.
+    assert ranked(shelf, lead_vector_pages=1) == ranked(shelf, lexical_lead=None)
+    assert ranked(shelf, lead_vector_pages=4)[0] == LEXICAL
+
+
+def test_a_packed_chunk_is_cited_at_the_section_that_matches(tmp_path: Path) -> None:
+    from docshelf.chunk import chunk_markdown
+    from docshelf.search import best_section, _cite_terms
+    from docshelf.models import Chunk
+
+    markdown = ("# Widgets {#widgets}\n\nWidgets draw themselves.\n\n## Installing {#install}\n\nRun pip install widgets."
+                "\n\n## Caching rendered widgets {#cache}\n\nThe render cache keeps each widget for ten minutes.")
+    (section,) = chunk_markdown(markdown)
+    chunk = Chunk(url="http://w.test/", source="w", chunk_number=0, title="Widgets", summary="", content=section.content,
+                  heading_path=section.heading_path, anchor=section.anchor, sections=section.sections)
+    assert best_section(chunk, _cite_terms("how long are widgets cached?")).anchor == "cache"
+    assert best_section(chunk, _cite_terms("pip install")).anchor == "install"
+    assert best_section(chunk, _cite_terms("nothing in common")).anchor == "widgets"
+    assert chunk.cite_urls == ["http://w.test/#widgets", "http://w.test/#install", "http://w.test/#cache"]

@@ -116,7 +116,7 @@ def test_passages_answer_groups_by_page_and_cites_stored_chunks(shelf) -> None:
     assert answer.citations
     for ref in answer.citations:
         chunk = tools.store.get_chunks(ref.page_url, start=ref.chunk_number, limit=1)[0]
-        assert chunk.cite_url == ref.url and f"<{ref.url}>" in answer.answer
+        assert ref.url in chunk.cite_urls and f"<{ref.url}>" in answer.answer
     pages = [ref.page_url for ref in answer.citations]
     assert answer.answer.count(f"\n<{pages[0]}>\n") == 1  # one heading per page, however many passages
 

@@ -10,7 +10,13 @@
   list item, blockquote, table, code block), then table row or code line, then sentence, then
   word. Content is sliced from the source, never stripped or re-joined, so apart from the edits
   listed below every non-whitespace character survives, in order.
-- D4: no chunk is empty, and small sections are packed with their neighbours.
+- D4: no chunk is empty.
+
+Sections are packed: a chunk takes the sections that follow it (siblings, or the subsections
+of its own) while they fit the budget, so an answer that spans two short sections stays in one
+chunk and the title and heading path the embedder reads with every chunk are paid less often.
+A packed chunk's heading path is what its sections share, and it lists where each section
+starts (`Section.sections`) so that a citation can point at the one that matched.
 
 The chunker edits the source in three ways, all on purpose:
 
@@ -20,7 +26,9 @@ The chunker edits the source in three ways, all on purpose:
   table's header and separator rows;
 - a code block left open at the end of the page or container gets a closing fence.
 
-Sizes are tokens of the embedding model (`count_tokens`). A chunk exceeds `max_tokens` only when
+Sizes are tokens of the embedding model counted on the text it reads (`enrich.embedded_tokens`:
+no link URLs, no Markdown syntax), so chunking does not depend on where a site is served
+from. A chunk exceeds `max_tokens` only when
 it holds a single line too long to share (a code line, a table row, a word), together with the
 heading, fence or table-header lines that must stay with it.
 """
@@ -35,8 +43,8 @@ from typing import Literal
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from docshelf.embed.tokenizer import count_tokens as _model_count_tokens
-from docshelf.models import Section
+from docshelf.enrich import embedded_tokens
+from docshelf.models import Section, SectionStart
 
 # Only the block structure matters here; inline parsing is more than half of markdown-it's time.
 _BLOCK_PARSER = MarkdownIt("commonmark").enable("table").disable("inline")
@@ -124,14 +132,20 @@ class _Chunk:
     part: _Part
     path: list[str]
     anchor: str | None
+    sections: list[tuple[int, str | None, list[str]]] = field(default_factory=list)
+    """(offset, anchor, heading path) of every section begun in the chunk, once packed."""
+
+    def __post_init__(self) -> None:
+        self.sections = self.sections or [(0, self.anchor, self.path)]
 
 
 def chunk_markdown(
     markdown: str,
     *,
-    max_tokens: int = 220,
+    max_tokens: int = 200,
     min_tokens: int = 40,
-    count_tokens: Callable[[str], int] = _model_count_tokens,
+    count_tokens: Callable[[str], int] = embedded_tokens,
+    pack: bool = True,
 ) -> list[Section]:
     """Return the page's Markdown cut into sections of at most `max_tokens` tokens, in page order.
 
@@ -139,9 +153,11 @@ def chunk_markdown(
         markdown: the page as produced by docshelf's extractor.
         max_tokens: the budget per chunk. The default leaves room, within the model's 256 tokens,
             for the title and heading path that `enrich.embedding_text` puts first.
-        min_tokens: a chunk smaller than this is packed with a neighbouring section of the same
-            parent when the two fit together.
-        count_tokens: the token counter; the default is the bundled embedding model's tokenizer.
+        min_tokens: a block is split to fill a chunk only when the room left is at least this, and
+            a chunk smaller than this joins a neighbouring section when the two fit together.
+        count_tokens: the token counter; the default counts the bundled model's tokens of the text
+            the embedder reads.
+        pack: pack sections together up to the budget; False packs only chunks under `min_tokens`.
             Pieces are counted once and their counts added, so a counter must give text joined
             at whitespace the sum of its pieces' counts, as a WordPiece tokenizer or a word count does.
     """
@@ -156,10 +172,20 @@ def chunk_markdown(
     chunks: list[_Chunk] = []
     for section in _sections(blocks):
         first, *rest = splitter.flow(section.blocks, max_tokens, may_skip_first=False)
-        chunks.append(_Chunk(first, section.first_path, section.first_anchor))
+        chunk = _Chunk(first, section.first_path, section.first_anchor)
+        if section.first_path != section.path:  # the subsection the carried headings open starts here too
+            heading = next(b for b in reversed(section.blocks) if b.heading is not None)
+            offset = "".join(first.pieces).find(heading.text)
+            chunk.sections.append((offset, section.anchor, section.path))
+        chunks.append(chunk)
         chunks.extend(_Chunk(part, section.path, section.anchor) for part in rest)
-    merged = _merge_small(chunks, max_tokens, min_tokens)
-    return [Section("".join(c.part.pieces), c.path, c.anchor) for c in merged]
+    return [_section(chunk) for chunk in _pack_sections(chunks, max_tokens, min_tokens if not pack else None)]
+
+
+def _section(chunk: _Chunk) -> Section:
+    """Return the finished chunk as a Section, listing its sections when it packs several."""
+    starts = [SectionStart(offset, anchor, path) for offset, anchor, path in chunk.sections]
+    return Section("".join(chunk.part.pieces), chunk.path, chunk.anchor, starts if len(starts) > 1 else [])
 
 
 @dataclass(eq=False)
@@ -550,31 +576,49 @@ def _rebalance_tail(
     return [*groups[:-2], (prev_start, prev_end), (prev_end, last_end)]
 
 
-def _merge_small(chunks: list[_Chunk], max_tokens: int, min_tokens: int) -> list[_Chunk]:
-    """Return the chunks with small ones packed into a neighbour of the same parent section.
+def _pack_sections(chunks: list[_Chunk], max_tokens: int, only_below: int | None = None) -> list[_Chunk]:
+    """Return the chunks with each one packed into the one before it while the two fit together.
 
-    A small chunk takes the following chunks in while they fit; a small chunk that cannot go
-    forward joins the one before it. The merged chunk keeps the heading path and anchor of its
-    first section.
+    A chunk joins the one before when it is a sibling or a subsection of that chunk's section,
+    or, once the chunk packs several, when it lies under the heading they share: a chunk never
+    climbs out of the section it is in. The packed chunk's heading path is that shared part. With `only_below`, only chunks
+    smaller than that join: the one before when it is small, else the one before unless it can
+    go forward.
     """
-    merged: list[_Chunk] = []
+    packed: list[_Chunk] = []
     for index, chunk in enumerate(chunks):
-        if merged and _joinable(merged[-1], chunk, max_tokens):
-            previous = merged[-1]
+        previous = packed[-1] if packed else None
+        if previous is None or not _joinable(previous, chunk, max_tokens):
+            packed.append(chunk)
+            continue
+        if only_below is not None and previous.part.tokens >= only_below:
             following = chunks[index + 1] if index + 1 < len(chunks) else None
             goes_forward = following is not None and _joinable(chunk, following, max_tokens)
-            if previous.part.tokens < min_tokens or (chunk.part.tokens < min_tokens and not goes_forward):
-                previous.part.extend(chunk.part)
+            if chunk.part.tokens >= only_below or goes_forward:
+                packed.append(chunk)
                 continue
-        merged.append(chunk)
-    return merged
+        offset = sum(map(len, previous.part.pieces)) + len(chunk.part.sep)
+        previous.part.extend(chunk.part)
+        for start, anchor, path in chunk.sections:
+            if (anchor, path) != previous.sections[-1][1:]:  # a split section's next part is no new section
+                previous.sections.append((offset + start, anchor, path))
+        previous.path = _common_prefix(previous.path, chunk.path)
+    return packed
 
 
 def _joinable(first: _Chunk, second: _Chunk, max_tokens: int) -> bool:
-    """Return whether two chunks fit together and `second` lies under the parent of `first`'s section."""
-    parent = first.path[:-1]
+    """Return whether two chunks fit together and `second` lies under the section `first` is in."""
+    root = first.path if len(first.sections) > 1 else first.path[:-1]
     return (
         first.part.tokens + second.part.tokens <= max_tokens
-        and len(second.path) >= len(first.path)
-        and second.path[: len(parent)] == parent
+        and len(second.path) > len(root)
+        and second.path[: len(root)] == root
     )
+
+
+def _common_prefix(a: list[str], b: list[str]) -> list[str]:
+    """Return the headings two paths share from the top."""
+    shared = 0
+    while shared < min(len(a), len(b)) and a[shared] == b[shared]:
+        shared += 1
+    return a[:shared]

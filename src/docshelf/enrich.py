@@ -27,6 +27,7 @@ from typing import Protocol
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from docshelf.embed.tokenizer import count_tokens
 from docshelf.models import Section
 
 TITLE_MAX_CHARS = 120
@@ -39,6 +40,16 @@ _PARSER = MarkdownIt("commonmark").enable("table")
 # After terminal punctuation, possibly closed by a quote or bracket.
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")
 _TRAILING_PUNCTUATION = " ,;:-–—"
+# What `embedding_text` leaves out of a piece of Markdown, found without parsing it: link targets,
+# fence lines, table separator rows, block markers at the start of a line, and emphasis/code marks.
+_NOT_EMBEDDED = re.compile(
+    r"\]\((?:<[^>\n]*>|[^)\s]*)(?:\s+\"[^\"\n]*\")?\)"
+    r"|^[ \t]*(?:`{3,}|~{3,}).*$"
+    r"|^[ \t|:-]*-{3,}[ \t|:-]*$"
+    r"|^[ \t]*(?:>[ \t]?|#{1,6}[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t])+"
+    r"|!?\[|[*`]",
+    re.MULTILINE,
+)
 
 
 class Enricher(Protocol):
@@ -198,6 +209,17 @@ def embedding_text(title: str, heading_path: list[str], content: str) -> str:
     known = {_squash(h) for h in heading_path} | {_squash(title)}
     body = _plain_blocks(_parse(content), skip_headings=known)
     return "\n".join(line for line in (*header, *body) if line)
+
+
+def embedded_tokens(markdown: str) -> int:
+    """Return about how many model tokens of `markdown` the embedder reads, as `embedding_text` renders it.
+
+    The chunker sizes chunks with this, so a budget means text the model reads, not link URLs or
+    Markdown syntax it never sees (a link-heavy page would otherwise get chunks of a few words,
+    and the same page served from another host would chunk differently). A pattern instead of
+    `embedding_text`'s parse, because the chunker counts every block of every page.
+    """
+    return count_tokens(_NOT_EMBEDDED.sub(" ", markdown))
 
 
 def _plain_blocks(tokens: Sequence[Token], skip_headings: Collection[str] = ()) -> list[str]:

@@ -24,13 +24,14 @@ from urllib.parse import urlsplit
 from docshelf.chunk import chunk_markdown
 from docshelf.crawl import crawl, default_source_name
 from docshelf.crawl.base import CrawlOptions, CrawlOutcome, Fetched
+from docshelf.dedup import NearDuplicates
 from docshelf.embed.base import Embedder
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
 from docshelf.models import Chunk, Page, Source, utc_now
-from docshelf.page_kind import PRIORS, names_a_version, page_prior, version_series
-from docshelf.store.base import Store
+from docshelf.page_kind import PRIORS, names_a_version, page_prior, profile_page, version_series
+from docshelf.store.base import NOT_EMBEDDED, Store
 
 if TYPE_CHECKING:
     from docshelf.enrich_llm import LLMEnricher
@@ -61,6 +62,20 @@ class _NoProgress:
     def embedded(self, count: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class IndexSettings:
+    """What is chunked and embedded: the defaults were measured with bench/index.py and bench/retrieval.py."""
+
+    chunk_tokens: int = 200
+    """Model tokens of text the embedder reads per chunk, before the title and heading path it puts first."""
+    pack_sections: bool = True
+    """Pack sections into one chunk up to `chunk_tokens` (False: only sections under 40 tokens)."""
+    embed_navigation: bool = False
+    """Embed generated navigation pages (indexes, tables of contents) too; they stay BM25-searchable either way."""
+    dedup: bool = True
+    """A chunk whose body (nearly) repeats one stored earlier in the crawl shares its vector (see `dedup`)."""
+
+
 @dataclass
 class IngestSummary:
     """What `docshelf add` did, as printed by `--json`."""
@@ -74,6 +89,8 @@ class IngestSummary:
     chunks: int = 0
     embedded: int = 0
     embed_failed: int = 0
+    shared_vectors: int = 0
+    """Chunks that repeat another chunk's text and share its vector instead of being embedded."""
     seconds: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
     enrichment: dict[str, Any] | None = None
@@ -104,16 +121,17 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
+def build_chunks(fetched: Fetched, source: str, settings: IndexSettings = IndexSettings()) -> tuple[Page, list[Chunk]]:
     """Return the page and its enriched chunks for one fetched document.
 
     Raises:
         ExtractError: the document has no content worth storing.
     """
     extracted = extract_document(fetched.text, fetched.kind, fetched.url)
-    sections = chunk_markdown(extracted.markdown)
+    sections = chunk_markdown(extracted.markdown, max_tokens=settings.chunk_tokens, pack=settings.pack_sections)
     if not sections:
         raise ExtractError(fetched.url, "empty page")
+    kind = profile_page(extracted.markdown).kind
     page = Page(
         url=fetched.url,
         source=source,
@@ -122,7 +140,8 @@ def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
         content_hash=text_hash(extracted.markdown),
         etag=fetched.etag,
         last_modified=fetched.last_modified,
-        prior=page_prior(extracted.markdown),
+        prior=PRIORS[kind],
+        embeds=settings.embed_navigation or kind != "navigation",
     )
     url_path = urlsplit(fetched.url).path
     chunks = [
@@ -135,6 +154,7 @@ def build_chunks(fetched: Fetched, source: str) -> tuple[Page, list[Chunk]]:
             content=section.content,
             heading_path=section.heading_path,
             anchor=section.anchor,
+            sections=section.sections,
             metadata={
                 "source": source,
                 "crawled_at": page.fetched_at,
@@ -171,6 +191,14 @@ def mark_version_series(store: Store, source: str) -> None:
         store.set_page_priors(changes)
 
 
+def _embed_hash(chunk: Chunk, duplicates: NearDuplicates | None) -> str:
+    """Return the hash a new chunk's vector is stored under: its own text's, or that of an earlier copy of it."""
+    own = text_hash(chunk_embedding_text(chunk))
+    if duplicates is None or chunk.context:  # a context sentence is the chunk's own, never a copy
+        return own
+    return duplicates.embed_hash(embedding_text("", [], chunk.content), own)
+
+
 def chunk_embedding_text(chunk: Chunk) -> str:
     """Return the text a chunk is embedded as: its context sentence first when it has one (`--context llm`)."""
     text = embedding_text(chunk.title, chunk.heading_path, chunk.content)
@@ -186,11 +214,13 @@ class Ingestor:
         progress: receives page and embedding events.
         enricher: has a model rewrite the titles and summaries of the sources added or enriched;
             None keeps the extractive ones.
+        settings: what is chunked and embedded.
     """
 
     def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None,
-                 enricher: LLMEnricher | None = None) -> None:
+                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings()) -> None:
         self.store = store
+        self.settings = settings
         self._embedder_factory = embedder
         self._embedder: Embedder | None = None
         self.progress: Progress = progress or _NoProgress()
@@ -219,16 +249,18 @@ class Ingestor:
                    created_at=existing.created_at if existing else utc_now())
         )
         summary = IngestSummary(source=name)
+        duplicates = NearDuplicates() if self.settings.dedup else None
         known = self.store.page_states(name)
         stages = _Stages(self.enricher is not None)
         async with stages.running(self._enrich_pending(name, stages), self._embed_pending(name, summary, stages)):
-            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks)
+            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks, duplicates)
             if seen is not None:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
             mark_version_series(self.store, name)
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
+        summary.shared_vectors = duplicates.shared if duplicates is not None else 0
         self.store.upsert_source(
             Source(name=name, root=root, options=stored_options,
                    created_at=existing.created_at if existing else utc_now(), last_crawl_at=utc_now())
@@ -237,7 +269,8 @@ class Ingestor:
         return summary
 
     async def _crawl_into_shelf(
-        self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event
+        self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event,
+        duplicates: NearDuplicates | None,
     ) -> set[str] | None:
         """Store every crawled page; return the URLs seen when the crawl was complete, else None."""
 
@@ -251,14 +284,16 @@ class Ingestor:
         crawler = crawl(root, options, validators=validators)
         async for outcome in crawler:
             seen.add(outcome.url)
-            status = self._store_outcome(outcome, name, known, summary)
+            status = self._store_outcome(outcome, name, known, summary, duplicates)
             self.progress.page(outcome.url, status)
             if status == "ok":
                 wake.set()
             await asyncio.sleep(0)  # let the embedder pick up work between pages
         return seen if getattr(crawler, "complete", False) else None
 
-    def _store_outcome(self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary) -> str:
+    def _store_outcome(
+        self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary, duplicates: NearDuplicates | None
+    ) -> str:
         if outcome.not_modified:
             self.store.touch_page(outcome.url, utc_now())
             summary.pages_unchanged += 1
@@ -268,7 +303,7 @@ class Ingestor:
                                         "skipped" if isinstance(outcome.error, SkippedPage) else "failed", summary)
         assert outcome.fetched is not None
         try:
-            page, chunks = build_chunks(outcome.fetched, name)
+            page, chunks = build_chunks(outcome.fetched, name, self.settings)
         except ExtractError as exc:
             return self._record_failure(outcome.url, name, exc.reason, "failed", summary)
         previous = known.get(page.url)
@@ -276,7 +311,7 @@ class Ingestor:
             self.store.touch_page(page.url, page.fetched_at)
             summary.pages_unchanged += 1
             return "unchanged"
-        hashes = [text_hash(chunk_embedding_text(c)) for c in chunks]
+        hashes = [_embed_hash(chunk, duplicates) if page.embeds else NOT_EMBEDDED for chunk in chunks]
         pending = self.store.replace_page(page, chunks, hashes)
         summary.pages_ok += 1
         summary.chunks += len(chunks)

@@ -66,6 +66,9 @@ class Page:
     prior: float = 1.0
     """Search score multiplier from the page's structure (see `page_kind`): below 1 for indexes,
     source listings and release notes."""
+    embeds: bool = True
+    """Whether the page's chunks get vectors: generated navigation (indexes, tables of contents) is
+    searchable by BM25 but never embedded. Decided when the page is built; not stored."""
 
 
 @dataclass
@@ -84,15 +87,37 @@ class PageInfo:
     last_modified: str | None = None
 
 
+@dataclass(frozen=True)
+class SectionStart:
+    """Where one section of the page begins inside a chunk that packs several."""
+
+    offset: int
+    """Character offset in the chunk's content."""
+    anchor: str | None
+    """The section's `id`, for `url#anchor` citations."""
+    heading_path: list[str]
+    """Headings from the page's top down to this section."""
+
+    def to_json(self) -> list:
+        return [self.offset, self.anchor, self.heading_path]
+
+    @classmethod
+    def from_json(cls, value: list) -> SectionStart:
+        offset, anchor, heading_path = value
+        return cls(int(offset), anchor, list(heading_path))
+
+
 @dataclass
 class Section:
     """A piece of a page's Markdown produced by the chunker, before enrichment."""
 
     content: str
     heading_path: list[str]
-    """Headings from the page's top down to this chunk's section, e.g. `["argparse", "action"]`."""
+    """Headings shared by every section the chunk holds, e.g. `["argparse", "action"]`."""
     anchor: str | None
     """The `id` of the section this chunk starts in, for `url#anchor` citations."""
+    sections: list[SectionStart] = field(default_factory=list)
+    """Every section that begins in the chunk, in order, when it packs more than one; else empty."""
 
 
 @dataclass
@@ -116,11 +141,19 @@ class Chunk:
     """A model-written sentence placing the chunk in its page, embedded before it (`--context llm`); else None."""
     enriched_by: str | None = None
     """Who wrote title and summary: "extractive", "llm:<model>", or None when not known (imported records)."""
+    sections: list[SectionStart] = field(default_factory=list)
+    """The sections packed into the chunk when there are several (see `Section.sections`); else empty."""
 
     @property
     def cite_url(self) -> str:
         """The URL with the section anchor, when the chunk has one."""
         return f"{self.url}#{self.anchor}" if self.anchor else self.url
+
+    @property
+    def cite_urls(self) -> list[str]:
+        """Every URL that cites this chunk: one per section it holds, the first section's first."""
+        anchors = dict.fromkeys([self.anchor, *(s.anchor for s in self.sections)])
+        return [f"{self.url}#{anchor}" if anchor else self.url for anchor in anchors]
 
 
 @dataclass

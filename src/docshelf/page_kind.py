@@ -30,6 +30,7 @@ _FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[ \t]*$", re.MULTILINE | 
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)(?:[ \t]*\{#[^}]*\})?[ \t]*$", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]")
+_TABLE_ROW = re.compile(r"^[ \t]*\|")
 _VERSION_OR_DATE = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*\b|\b\d{4}-\d{2}-\d{2}\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 # A version ("3.40.1", "v2.0") or a date in a page title; parentheses hold release code names.
@@ -48,9 +49,10 @@ class PageProfile:
     code_share: float
     """Share of characters inside fenced code blocks."""
     link_share: float
-    """Share of prose characters (outside code, link targets dropped) that are link text."""
+    """Share of prose characters (outside code, link targets dropped, whitespace collapsed) that are link text."""
     list_share: float
-    """Share of non-blank prose lines that are list items."""
+    """Share of non-blank prose lines that are entries: list items, table rows, or lines that are mostly a link
+    (a generated index may render its entries as any of the three)."""
     headings: int
     """Headings at one level (h2, h3…): the level with five or more that has the largest share of releases."""
     release_headings: int
@@ -80,19 +82,31 @@ def profile_page(markdown: str) -> PageProfile:
     """Return the text statistics of a page's Markdown."""
     code = sum(len(m.group(0)) for m in _FENCED.finditer(markdown))
     prose = _FENCED.sub("", markdown)
-    link_text = sum(len(text) for text in _LINK.findall(prose))
-    plain = _LINK.sub(lambda m: m.group(1), prose)
-    lines = [line for line in plain.splitlines() if line.strip() and not line.startswith("#")]
+    link_text = sum(len(_squash(text)) for text in _LINK.findall(prose))
+    lines = [line for line in prose.splitlines() if line.strip() and not line.startswith("#")]
+    plain_length = sum(len(_squash(_LINK.sub(lambda m: m.group(1), line))) for line in lines)
     headings, release_headings = _release_level(_HEADING.findall(markdown))
     sections = _SECTION_BREAK.split(prose)
     return PageProfile(
         code_share=code / max(len(markdown), 1),
-        link_share=link_text / max(len(plain), 1),
-        list_share=sum(1 for line in lines if _LIST_ITEM.match(line)) / max(len(lines), 1),
+        link_share=link_text / max(plain_length, 1),
+        list_share=sum(1 for line in lines if _is_entry(line)) / max(len(lines), 1),
         headings=headings,
         release_headings=release_headings,
         issue_sections=sum(1 for section in sections if _ISSUE_LINK.search(section)) / len(sections),
     )
+
+
+def _is_entry(line: str) -> bool:
+    """Return whether a Markdown line is a list item, a table row, or mostly the text of links."""
+    if _LIST_ITEM.match(line) or _TABLE_ROW.match(line):
+        return True
+    link_text = sum(len(_squash(text)) for text in _LINK.findall(line))
+    return link_text > 0.5 * len(_squash(_LINK.sub(lambda m: m.group(1), line)))
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 def page_prior(markdown: str) -> float:

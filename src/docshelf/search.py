@@ -7,14 +7,16 @@ for every backend and every front end (CLI, agent, MCP, HTTP).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docshelf.embed.base import Embedder
 from docshelf.errors import ConfigError
-from docshelf.models import Chunk, SearchHit, SearchMode
+from docshelf.models import Chunk, SearchHit, SearchMode, SectionStart
 from docshelf.store.base import Store
+from docshelf.store.fts import query_terms
 
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "bm25", "vector")
 
@@ -38,6 +40,10 @@ class FusionSettings:
     """In hybrid search, rank first the page whose best BM25 chunk scores at least this many times the next
     page's: a decisive lexical match (an identifier, an error message) is not outvoted by vector neighbours
     of other pages. None turns it off. Measured on two question sets: any value in 1.15–1.3 gives the same ranks."""
+    lead_vector_pages: int | None = 20
+    """The lexical lead holds only for a page the vector list also places among its first this many pages:
+    a word of the question that is also the name of an API object gives that object's page a BM25 lead the
+    meaning of the question does not back. None: the BM25 margin alone decides."""
 
 
 class HybridSearcher:
@@ -100,8 +106,10 @@ class HybridSearcher:
             return []
         chunks = self.store.chunks_by_id(list(scores))
         priors = self._priors({chunk.url for chunk in chunks.values()})
-        lead = self._lexical_lead(bm25, chunks, priors) if mode == "hybrid" else None
-        return self._rank_pages(scores, chunks, priors, lead, k=k, per_page=per_page)
+        lead = self._lexical_lead(bm25, vector, chunks, priors) if mode == "hybrid" else None
+        ranked = self._rank_pages(scores, chunks, priors, lead, k=k, per_page=per_page)
+        terms = _cite_terms(query)
+        return [_hit(chunk, score, terms) for chunk, score in ranked]
 
     def _candidates(
         self, query: str, sources: Sequence[str], mode: SearchMode
@@ -118,9 +126,10 @@ class HybridSearcher:
         return self.store.page_priors(sorted(urls)) if self.settings.page_priors else {}
 
     def _lexical_lead(
-        self, bm25: list[tuple[int, float]], chunks: dict[int, Chunk], priors: dict[str, float]
+        self, bm25: list[tuple[int, float]], vector: list[tuple[int, float]], chunks: dict[int, Chunk],
+        priors: dict[str, float],
     ) -> str | None:
-        """Return the page BM25 alone ranks first by a clear margin (see FusionSettings.lexical_lead), if any."""
+        """Return the page BM25 ranks first by a clear margin that the vectors back, if any (see FusionSettings)."""
         if self.settings.lexical_lead is None:
             return None
         best: dict[str, float] = {}
@@ -129,14 +138,19 @@ class HybridSearcher:
             if chunk is not None and chunk.url not in best:
                 best[chunk.url] = score * priors.get(chunk.url, 1.0)
         top = sorted(best.items(), key=lambda item: -item[1])[:2]
-        if len(top) == 2 and top[1][1] > 0 and top[0][1] >= self.settings.lexical_lead * top[1][1]:
-            return top[0][0]
-        return None
+        if len(top) < 2 or top[1][1] <= 0 or top[0][1] < self.settings.lexical_lead * top[1][1]:
+            return None
+        limit = self.settings.lead_vector_pages
+        if limit is not None and vector:
+            vector_pages = dict.fromkeys(chunks[i].url for i, _ in vector if i in chunks)
+            if top[0][0] not in list(vector_pages)[:limit]:
+                return None
+        return top[0][0]
 
     def _rank_pages(
         self, scores: dict[int, float], chunks: dict[int, Chunk], priors: dict[str, float], lead: str | None,
         *, k: int, per_page: int,
-    ) -> list[SearchHit]:
+    ) -> list[tuple[Chunk, float]]:
         by_page: dict[str, list[tuple[float, Chunk]]] = defaultdict(list)
         for chunk_id, score in scores.items():
             chunk = chunks.get(chunk_id)
@@ -149,9 +163,9 @@ class HybridSearcher:
             page_score *= priors.get(url, 1.0)
             ranked.append((page_score, url, items))
         ranked.sort(key=lambda r: (r[1] != lead, -r[0], r[1]))
-        hits: list[SearchHit] = []
+        hits: list[tuple[Chunk, float]] = []
         for page_score, _url, items in ranked:
-            hits.extend(_hit(chunk, page_score) for _score, chunk in items[:per_page])
+            hits.extend((chunk, page_score) for _score, chunk in items[:per_page])
             if len(hits) >= k:
                 break
         return hits[:k]
@@ -166,15 +180,45 @@ def reciprocal_rank_fusion(lists: Sequence[Sequence[tuple[int, float]]], k: int 
     return dict(fused)
 
 
-def _hit(chunk: Chunk, score: float) -> SearchHit:
+def _hit(chunk: Chunk, score: float, terms: list[str]) -> SearchHit:
+    section = best_section(chunk, terms)
     return SearchHit(
-        url=chunk.cite_url,
+        url=f"{chunk.url}#{section.anchor}" if section.anchor else chunk.url,
         page_url=chunk.url,
         source=chunk.source,
         chunk_number=chunk.chunk_number,
         title=chunk.title,
         summary=chunk.summary,
-        heading_path=chunk.heading_path,
+        heading_path=section.heading_path,
         content=chunk.content,
         score=round(score, 6),
     )
+
+
+def _cite_terms(query: str) -> list[str]:
+    """Return the query's terms as `best_section` compares them: lower case, word prefixes of at least 4."""
+    return [t.lower()[: max(4, len(t) - 2)] for t in query_terms(query)]
+
+
+_WORDS = re.compile(r"[a-z0-9_]+")
+
+
+def best_section(chunk: Chunk, terms: Sequence[str]) -> SectionStart:
+    """Return the section of a chunk that a query's terms match best, for its citation.
+
+    A chunk that packs several sections is cited at the one whose text (its heading counting
+    twice) holds most of the distinct terms; ties and no match go to the first. Terms are
+    compared as word prefixes, so "configure" matches "configuring".
+    """
+    first = SectionStart(0, chunk.anchor, chunk.heading_path)
+    if len(chunk.sections) < 2 or not terms:
+        return chunk.sections[0] if chunk.sections else first
+    ends = [s.offset for s in chunk.sections[1:]] + [len(chunk.content)]
+    best, best_score = chunk.sections[0], 0
+    for section, end in zip(chunk.sections, ends):
+        words = _WORDS.findall(chunk.content[section.offset : end].lower())
+        heading = _WORDS.findall(" ".join(section.heading_path[-1:]).lower())
+        score = sum(any(w.startswith(t) for w in words) + 2 * any(w.startswith(t) for w in heading) for t in terms)
+        if score > best_score:
+            best, best_score = section, score
+    return best

@@ -74,10 +74,11 @@ def passage_from_hit(hit: SearchHit) -> Passage:
                    hit.heading_path, hit.content, hit.score)
 
 
-def passage_from_chunk(chunk: Chunk) -> Passage:
-    """Return the passage for a stored chunk."""
-    return Passage(ChunkRef(chunk.cite_url, chunk.url, chunk.title, chunk.chunk_number), chunk.source,
-                   chunk.heading_path, chunk.content)
+def passage_from_chunk(chunk: Chunk, anchor: str = "") -> Passage:
+    """Return the passage for a stored chunk, cited at the section `anchor` names when the chunk holds it."""
+    url = f"{chunk.url}#{anchor}"
+    return Passage(ChunkRef(url if anchor and url in chunk.cite_urls else chunk.cite_url, chunk.url, chunk.title,
+                            chunk.chunk_number), chunk.source, chunk.heading_path, chunk.content)
 
 
 def _fit(blocks: Sequence[str], max_chars: int) -> int:
@@ -245,7 +246,7 @@ class ShelfTools:
             raise NotOnShelfError(f"{page.url} has {page.chunks} chunks (0–{page.chunks - 1}); "
                                   f"no chunk {start_chunk}")
         chunks = self.store.get_chunks(page.url, start=start_chunk, limit=max_chunks)
-        return PageWindow(page, start_chunk, [passage_from_chunk(c) for c in chunks])
+        return PageWindow(page, start_chunk, [passage_from_chunk(c, anchor) for c in chunks])
 
     def _check_source(self, name: str) -> None:
         if self.store.get_source(name) is None:
@@ -263,6 +264,6 @@ class ShelfTools:
 
     def _anchor_chunk(self, url: str, anchor: str) -> int:
         for chunk in self.store.get_chunks(url):
-            if chunk.anchor == anchor:
+            if chunk.anchor == anchor or any(s.anchor == anchor for s in chunk.sections):
                 return chunk.chunk_number
         return 0

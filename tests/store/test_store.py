@@ -198,3 +198,26 @@ def test_reader_never_sees_half_a_page(store: Store, shelf_location: str) -> Non
     counts = out.get(timeout=60)
     reader.join(timeout=10)
     assert set(counts) <= {30, 50}
+
+
+def test_packed_sections_read_back_and_their_headings_are_searchable(store: Store) -> None:
+    from docshelf.models import SectionStart
+
+    page, chunks, hashes = make_page("http://example.test/packed", ["Intro text.\n\n## Rotating keys\n\nRotate them."])
+    sections = [SectionStart(0, "sec-0", ["Page", "Section 0"]), SectionStart(13, "rotating", ["Page", "Rotating keys"])]
+    chunks[0].sections = sections
+    store.replace_page(page, chunks, hashes)
+    (got,) = store.get_chunks("http://example.test/packed")
+    assert got.sections == sections
+    assert got.cite_urls == ["http://example.test/packed#sec-0", "http://example.test/packed#rotating"]
+    assert [chunk_id for chunk_id, _ in store.search_bm25("rotating")]
+
+
+def test_chunks_marked_not_embedded_never_wait_for_a_vector(store: Store) -> None:
+    from docshelf.store.base import NOT_EMBEDDED
+
+    page, chunks, _ = make_page("http://example.test/genindex", ["alpha (function)", "beta (class)"])
+    assert store.replace_page(page, chunks, [NOT_EMBEDDED, NOT_EMBEDDED]) == 0
+    assert store.pending_embeddings() == []
+    assert store.chunks_to_enrich(None, "llm:test", None) == []
+    assert [chunk_id for chunk_id, _ in store.search_bm25("alpha")]

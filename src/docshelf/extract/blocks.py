@@ -46,10 +46,21 @@ def _bold_paragraph(tree: LexborHTMLParser, text: str) -> LexborNode:
 
 
 def definition_lists_to_paragraphs(tree: LexborHTMLParser, main: LexborNode) -> None:
-    """Rewrite each `<dt>` of `main` as a bold paragraph and unwrap `<dd>`/`<dl>`, keeping their content."""
+    """Rewrite each `<dt>` of `main` as a bold paragraph and unwrap `<dd>`/`<dl>`, keeping their content.
+
+    A term that holds a link keeps its markup, link included: in a generated index every entry is
+    a `<dt>` link, and the link is what tells where the entry points.
+    """
     for term in main.css("dt"):
         text = clean_text(term)
-        if text:
+        if text and term.css_first("a[href]") is not None:
+            strong = tree.create_node("strong")
+            for child in list(term.iter(include_text=True)):
+                strong.insert_child(child, move=True)
+            paragraph = tree.create_node("p")
+            paragraph.insert_child(strong, move=True)
+            term.insert_before(paragraph, move=True)
+        elif text:
             term.insert_before(_bold_paragraph(tree, text), move=True)
     remove_all(main.css("dt"))
     for node in select(main, "dd, dl"):

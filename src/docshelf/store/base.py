@@ -7,12 +7,28 @@ page is replaced.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats
+from docshelf.models import Chunk, Enrichment, Page, PageInfo, SectionStart, Source, SourceStats
+
+NOT_EMBEDDED = ""
+"""The embed hash of a chunk that is never embedded (generated navigation: searchable by BM25 only)."""
+
+
+def sections_json(chunk: Chunk) -> str | None:
+    """Return a chunk's section starts as stored (JSON), or None for a chunk of one section."""
+    return json.dumps([s.to_json() for s in chunk.sections], ensure_ascii=False) if chunk.sections else None
+
+
+def sections_from_json(value: str | list | None) -> list[SectionStart]:
+    """Return the section starts stored for a chunk (JSON text, or already decoded by the driver)."""
+    if value is None:
+        return []
+    return [SectionStart.from_json(item) for item in (json.loads(value) if isinstance(value, str) else value)]
 
 
 @runtime_checkable
@@ -50,9 +66,9 @@ class Store(Protocol):
     def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
         """Write a page and all its chunks in one transaction, replacing what was there.
 
-        `embed_hashes[i]` is the hash of the text chunk i is embedded as. Vectors
-        already stored for a hash are reused at once; return how many chunks are
-        left without a vector.
+        `embed_hashes[i]` is the hash of the text chunk i is embedded as, or NOT_EMBEDDED for
+        a chunk that gets no vector. Vectors already stored for a hash are reused at once;
+        return how many chunks are left waiting for a vector.
         """
         ...
 
@@ -102,7 +118,7 @@ class Store(Protocol):
         """Return up to `limit` (embed_hash, page title, chunk) not yet enriched by `enricher`, oldest first.
 
         A chunk is done when `enricher` wrote it and, unless `with_context` is None, it has a context
-        sentence exactly when `with_context` asks for one.
+        sentence exactly when `with_context` asks for one. Chunks that are never embedded are left out.
         """
         ...
 

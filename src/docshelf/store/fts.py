@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from docshelf.models import Chunk
+
 # Identifiers keep their dots and underscores ("os.makedirs", "exist_ok",
 # "Session.get"); the FTS tokenizer treats "_" as a word character and splits
 # on ".", so a quoted dotted name becomes an exact phrase.
@@ -39,3 +41,9 @@ def match_expression(text: str) -> str | None:
     if not terms:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def chunk_headings(chunk: Chunk) -> list[str]:
+    """Return the headings of every section a chunk holds, each once, top down: what its headings field indexes."""
+    paths = [s.heading_path for s in chunk.sections] or [chunk.heading_path]
+    return list(dict.fromkeys(h for path in paths for h in path))

@@ -134,6 +134,11 @@ def m007_version_series(conn: apsw.Connection) -> None:
         conn.execute("UPDATE pages SET prior = min(prior, ?) WHERE url = ?", (PRIORS["release_notes"], url))
 
 
+def m008_chunk_sections(conn: apsw.Connection) -> None:
+    """Add where each section of a packed chunk starts (JSON [[offset, anchor, heading path], ...]; NULL: one)."""
+    conn.execute("ALTER TABLE chunks ADD COLUMN sections TEXT")
+
+
 def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
@@ -151,6 +156,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m005_release_notes_by_level", m005_release_notes_by_level),
     ("m006_release_notes_citing_issues", m006_release_notes_citing_issues),
     ("m007_version_series", m007_version_series),
+    ("m008_chunk_sections", m008_chunk_sections),
 ]
 
 

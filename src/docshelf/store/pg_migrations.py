@@ -386,6 +386,11 @@ def _recompute_priors(cur: psycopg.Cursor) -> None:
             cur.execute("UPDATE docshelf_pages SET prior = %s WHERE url = %s", (new, url))
 
 
+def m010_chunk_sections(cur: psycopg.Cursor) -> None:
+    """Add where each section of a packed chunk starts (jsonb [[offset, anchor, heading path], ...]; NULL: one)."""
+    cur.execute("ALTER TABLE site_pages ADD COLUMN IF NOT EXISTS sections jsonb")
+
+
 def m007_vector_recall(cur: psycopg.Cursor) -> None:
     """Redefine docshelf_vector with a wider HNSW search (ef_search 4x the candidates, at least 400)."""
     cur.execute(VECTOR)
@@ -401,6 +406,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m007_vector_recall", m007_vector_recall),
     ("m008_release_notes_citing_issues", m008_release_notes_citing_issues),
     ("m009_version_series", m009_version_series),
+    ("m010_chunk_sections", m010_chunk_sections),
 ]
 
 

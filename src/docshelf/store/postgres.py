@@ -38,7 +38,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from docshelf.errors import ModelMismatchError, StoreError
 from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
 from docshelf.records import MODELS_BY_DIM
-from docshelf.store.fts import query_terms
+from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
+from docshelf.store.fts import chunk_headings, query_terms
 from docshelf.store.pg_migrations import apply_migrations
 from docshelf.store.sqlite import identifier_parts
 
@@ -125,7 +126,7 @@ def index_text(page_title: str, chunk: Chunk) -> tuple[str, str]:
     column; terms are the parts of compound and dotted identifiers, so a
     question in words ("exist ok", "makedirs") finds `exist_ok` and `os.makedirs`.
     """
-    headings = " ".join([page_title, *chunk.heading_path])
+    headings = " ".join([page_title, *chunk_headings(chunk)])
     dotted = " ".join(m.group(0).replace(".", " ") for m in _DOTTED.finditer(chunk.content))
     return headings + " " + identifier_parts(headings), identifier_parts(chunk.content) + " " + dotted
 
@@ -318,7 +319,7 @@ class PostgresStore:
             _upsert_page(cur, page)
             if rows:
                 cur.executemany(_INSERT_CHUNK, [(*row, known.get(row[11])) for row in rows])
-            return sum(1 for h in embed_hashes if h not in known)
+            return sum(1 for h in embed_hashes if h not in known and h != NOT_EMBEDDED)
 
         return self._run(f"writing page {page.url}", write)
 
@@ -394,7 +395,7 @@ class PostgresStore:
     def pending_embeddings(
         self, source: str | None = None, limit: int = 256, *, enriched_by: str | None = None
     ) -> list[tuple[str, Chunk]]:
-        where = ("c.embedding IS NULL" + (" AND c.source = %s" if source else "")
+        where = ("c.embedding IS NULL AND c.embed_hash <> ''" + (" AND c.source = %s" if source else "")
                  + (" AND c.enriched_by = %s" if enriched_by else ""))
         params: list[Any] = [p for p in (source, enriched_by) if p]
         rows = self._rows(
@@ -428,6 +429,7 @@ class PostgresStore:
         self, source: str | None, enricher: str, with_context: bool | None, limit: int = 64
     ) -> list[tuple[str, str, Chunk]]:
         where = "(c.enriched_by IS DISTINCT FROM %s OR (c.context IS NOT NULL) <> coalesce(%s::boolean, c.context IS NOT NULL))"
+        where += " AND c.embed_hash <> ''"  # generated navigation: BM25 only, not worth a model's time
         where += " AND c.source = %s" if source else ""
         params: list[Any] = [enricher, with_context, *([source] if source else [])]
         rows = self._rows(
@@ -584,7 +586,7 @@ class PostgresStore:
             chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
             chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
             json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms, chunk.context,
-            chunk.enriched_by,
+            chunk.enriched_by, sections_json(chunk),
         )
 
 
@@ -648,8 +650,9 @@ def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
 
 
 _INSERT_CHUNK = """INSERT INTO site_pages(url, chunk_number, title, summary, content, metadata, source, heading_path,
-        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, context, enriched_by, embedding)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, context, enriched_by, sections,
+        embedding)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"""
 
 _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     (SELECT count(*) FROM site_pages c WHERE c.url = p.url), p.fetched_at, p.error,
@@ -661,7 +664,7 @@ _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
 _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path::text,
     c.anchor, CASE WHEN c.metadata_text IS NOT NULL AND c.metadata_text::jsonb = c.metadata
                    THEN c.metadata_text ELSE c.metadata::text END,
-    c.updated_dt, c.context, c.enriched_by FROM site_pages c"""
+    c.updated_dt, c.context, c.enriched_by, c.sections FROM site_pages c"""
 
 
 def _source(row: Sequence) -> Source:
@@ -679,5 +682,5 @@ def _chunk(row: Sequence) -> Chunk:
     return Chunk(
         url=row[0], source=row[1] or "", chunk_number=row[2], title=row[3], summary=row[4], content=row[5],
         heading_path=json.loads(row[6]), anchor=row[7], metadata=json.loads(row[8]), updated_dt=row[9],
-        context=row[10], enriched_by=row[11],
+        context=row[10], enriched_by=row[11], sections=sections_from_json(row[12]),
     )

@@ -18,7 +18,8 @@ import numpy as np
 
 from docshelf.errors import ModelMismatchError, StoreError
 from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
-from docshelf.store.fts import match_expression
+from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
+from docshelf.store.fts import chunk_headings, match_expression
 from docshelf.store.migrations import apply_migrations
 from docshelf.store.vector_matrix import VectorMatrix
 
@@ -191,7 +192,7 @@ class SQLiteStore:
                 chunk_id = self._insert_chunk(chunk, page.title, embed_hash, embedded=embed_hash in known)
                 if embed_hash in known:
                     self._insert_vector(chunk_id, known[embed_hash], chunk.source)
-                else:
+                elif embed_hash != NOT_EMBEDDED:
                     pending += 1
         return pending
 
@@ -250,7 +251,7 @@ class SQLiteStore:
     def pending_embeddings(
         self, source: str | None = None, limit: int = 256, *, enriched_by: str | None = None
     ) -> list[tuple[str, Chunk]]:
-        where = "c.embedded = 0" + (" AND c.source = ?" if source else "") + (" AND c.enriched_by = ?" if enriched_by else "")
+        where = "c.embedded = 0 AND c.embed_hash != ''" + (" AND c.source = ?" if source else "") + (" AND c.enriched_by = ?" if enriched_by else "")
         params: list[object] = [p for p in (source, enriched_by) if p]
         rows = self._rows(
             _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, ", 1)
@@ -277,6 +278,7 @@ class SQLiteStore:
         self, source: str | None, enricher: str, with_context: bool | None, limit: int = 64
     ) -> list[tuple[str, str, Chunk]]:
         where = "(c.enriched_by IS NOT ? OR (c.context IS NOT NULL) != coalesce(?, c.context IS NOT NULL))"
+        where += " AND c.embed_hash != ''"  # generated navigation: BM25 only, not worth a model's time
         where += " AND c.source = ?" if source else ""
         params: list[object] = [enricher, with_context, *([source] if source else [])]
         rows = self._rows(
@@ -380,6 +382,7 @@ class SQLiteStore:
 
     # -- internals -------------------------------------------------------------
     def _vectors_for(self, hashes: set[str]) -> dict[str, bytes]:
+        hashes = hashes - {NOT_EMBEDDED}
         if not hashes or self._dim is None:
             return {}
         found: dict[str, bytes] = {}
@@ -427,14 +430,14 @@ class SQLiteStore:
     def _insert_chunk(self, chunk: Chunk, page_title: str, embed_hash: str, embedded: bool) -> int:
         (chunk_id,) = self.conn.execute(
             """INSERT INTO chunks(url, source, chunk_number, title, summary, content, heading_path, anchor,
-                                  metadata, updated_dt, embed_hash, embedded, context, enriched_by)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                                  metadata, updated_dt, embed_hash, embedded, context, enriched_by, sections)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (chunk.url, chunk.source, chunk.chunk_number, chunk.title, chunk.summary, chunk.content,
              json.dumps(chunk.heading_path, ensure_ascii=False), chunk.anchor,
              json.dumps(chunk.metadata, ensure_ascii=False), chunk.updated_dt, embed_hash, int(embedded),
-             chunk.context, chunk.enriched_by),
+             chunk.context, chunk.enriched_by, sections_json(chunk)),
         ).fetchone()
-        headings = " ".join(chunk.heading_path)
+        headings = " ".join(chunk_headings(chunk))
         self.conn.execute(
             "INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (?, ?, ?, ?)",
             (chunk_id, page_title + " " + identifier_parts(page_title),
@@ -455,7 +458,7 @@ _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     p.content_hash, p.etag, p.last_modified FROM pages p"""
 
 _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path,
-    c.anchor, c.metadata, c.updated_dt, c.context, c.enriched_by FROM chunks c"""
+    c.anchor, c.metadata, c.updated_dt, c.context, c.enriched_by, c.sections FROM chunks c"""
 
 
 def _source(row: Sequence) -> Source:
@@ -473,5 +476,6 @@ def _chunk(row: Sequence) -> Chunk:
     return Chunk(
         url=row[0], source=row[1], chunk_number=row[2], title=row[3], summary=row[4], content=row[5],
         heading_path=json.loads(row[6]), anchor=row[7], metadata=json.loads(row[8]), updated_dt=row[9],
-        context=row[10], enriched_by=row[11],
+        context=row[10], enriched_by=row[11], sections=sections_from_json(row[12]),
     )
+

@@ -64,13 +64,13 @@ def load_scorer():
     return module
 
 
-def build_shelf(db: Path, sites: dict[str, str]) -> None:
+def build_shelf(db: Path, sites: dict[str, str], port: int = PORT, settings=None) -> None:
     db.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory() as tmp, serve(docroot(Path(tmp), sites), PORT) as base:
+    with tempfile.TemporaryDirectory() as tmp, serve(docroot(Path(tmp), sites), port) as base:
         store = SQLiteStore(db)
-        ingestor = Ingestor(store, get_embedder)
+        ingestor = Ingestor(store, get_embedder, **({"settings": settings} if settings else {}))
         for name in sites:
             started = time.monotonic()
             summary = ingestor.add(f"{base}/{name}/", source=name)
@@ -104,6 +104,13 @@ ABLATIONS: list[tuple[str, FusionSettings, tuple[float, float, float] | None]] =
     ("bm25 fields (2, 1, 1)", FusionSettings(), (2.0, 1.0, 1.0)),
     ("bm25 fields (8, 4, 1)", FusionSettings(), (8.0, 4.0, 1.0)),
 ]
+if "lead_vector_pages" in FusionSettings.__dataclass_fields__:  # absent in checkouts older than the rule
+    ABLATIONS += [
+        ("lead: BM25 margin alone", FusionSettings(lead_vector_pages=None), None),
+        ("lead: backed by vector top 5", FusionSettings(lead_vector_pages=5), None),
+        ("lead: backed by vector top 10", FusionSettings(lead_vector_pages=10), None),
+        ("lead: backed by vector top 50", FusionSettings(lead_vector_pages=50), None),
+    ]
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
@@ -169,7 +176,7 @@ def print_misses(qset: QuestionSet, questions: list[dict], hybrid: dict) -> None
 def evaluate(qset: QuestionSet, args: argparse.Namespace, scorer) -> None:
     """Index the set's sites if needed, then print its tables."""
     if args.reindex or not qset.db.exists():
-        build_shelf(qset.db, qset.sites)
+        build_shelf(qset.db, qset.sites, args.port, index_settings(args))
     questions = load_questions(qset.questions)
     store = SQLiteStore(qset.db)
     searcher = HybridSearcher(store, get_embedder)
@@ -184,6 +191,18 @@ def evaluate(qset: QuestionSet, args: argparse.Namespace, scorer) -> None:
         print_misses(qset, questions, scored["hybrid"])
     store.close()
     print()
+
+
+def index_settings(args: argparse.Namespace):
+    """Return the IndexSettings the chunking options ask for, or None for the defaults (any checkout)."""
+    changed = {name: value for name, value in (("chunk_tokens", args.chunk_tokens), ("pack_sections", args.pack),
+                                               ("embed_navigation", args.embed_navigation), ("dedup", args.dedup))
+               if value is not None}
+    if not changed:
+        return None
+    from docshelf.ingest import IndexSettings
+
+    return IndexSettings(**changed)
 
 
 def selected_sets(args: argparse.Namespace) -> list[QuestionSet]:
@@ -207,6 +226,14 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, help="another question file for the selected set's sites")
     parser.add_argument("--db", type=Path, help="shelf to use instead of bench/out/<set>.db")
     parser.add_argument("--reindex", action="store_true")
+    parser.add_argument("--port", type=int, default=PORT, help="port to serve the sites on while indexing")
+    chunking = parser.add_argument_group("chunking ablations (with --reindex; docshelf.ingest.IndexSettings)")
+    chunking.add_argument("--chunk-tokens", type=int, help="chunk budget in embedded tokens")
+    chunking.add_argument("--pack", action=argparse.BooleanOptionalAction, default=None, help="pack sections")
+    chunking.add_argument("--embed-navigation", action=argparse.BooleanOptionalAction, default=None,
+                          help="embed generated navigation pages")
+    chunking.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=None,
+                          help="share vectors between repeated chunk bodies")
     parser.add_argument("--modes", default="bm25,vector,hybrid")
     parser.add_argument("--ablations", action="store_true", help="also print the ablation table")
     parser.add_argument("--misses", action="store_true", help="list the questions hybrid misses at rank 1")

@@ -92,7 +92,8 @@ def test_several_records_round_trip(shelf_location: str, tmp_path: Path) -> None
         record("http://a.test/one", 0, "ends with a newline\n", embedding=vector),
         record("http://a.test/one", 1, "", embedding=vector.replace("0.5", "0.75")),
         record("http://a.test/one", 2, "a rule\n---\nnot a new record\n---"),
-        record("http://a.test/two", 0, "crlf\r\nlines\r\n", extra='heading_path: ["Guide", "Install"]\nanchor: install\n'),
+        record("http://a.test/two", 0, "crlf\r\nlines\r\n", extra='heading_path: ["Guide", "Install"]\nanchor: install\n'
+               'sections: [[0, "install", ["Guide", "Install"]], [6, "lines", ["Guide", "Install", "Lines"]]]\n'),
         record("http://b.test/x", 0, "other source, no trailing newline", session="t",
                metadata='{"source": "t", "crawled_at": "2025-01-15T13:58:45.123456+00:00", "url_path": "/x", "chunk_size": 33}'),
     ]
@@ -104,8 +105,12 @@ def test_several_records_round_trip(shelf_location: str, tmp_path: Path) -> None
         store.bind_embedder("test:model", 8)
         summary = import_records(store, [source])
         assert (summary.records, summary.pages, summary.errors) == (5, 3, [])
-        assert store.get_chunks("http://a.test/two")[0].heading_path == ["Guide", "Install"]
+        packed = store.get_chunks("http://a.test/two")[0]
+        assert packed.heading_path == ["Guide", "Install"]
+        assert packed.cite_urls == ["http://a.test/two#install", "http://a.test/two#lines"]
         assert export_bytes(store) == text.encode()
+        jsonl = json.loads(export_bytes(store, fmt="jsonl").decode().splitlines()[3])
+        assert jsonl["sections"][1] == [6, "lines", ["Guide", "Install", "Lines"]]
     finally:
         store.close()
 
@@ -286,3 +291,16 @@ def test_reembed_replaces_the_records_vectors(tmp_path: Path) -> None:
     assert store.embedder_identity() == ("test:fake", 8)
     assert store.pending_embeddings() == []
     store.close()
+
+
+def test_malformed_sections_name_the_file_and_line(shelf_location: str, tmp_path: Path) -> None:
+    source = tmp_path / "sections.txt"
+    source.write_bytes(record("http://a.test/s", 0, "x", extra='sections: [[0, 7, "not a path"]]\n').encode())
+    store = open_shelf(shelf_location)
+    try:
+        store.bind_embedder("test:model", 8)
+        (error,) = import_records(store, [source]).errors
+        assert isinstance(error, RecordJSONError) and error.line == 10 and "sections must be" in str(error)
+        assert store.get_page("http://a.test/s") is None
+    finally:
+        store.close()

@@ -43,7 +43,7 @@ import numpy as np
 
 from docshelf.embed.base import Embedder
 from docshelf.errors import ConfigError, DocshelfError
-from docshelf.models import Chunk, Page, PageInfo, Source, utc_now
+from docshelf.models import Chunk, Page, PageInfo, SectionStart, Source, utc_now
 from docshelf.store.base import Store
 from docshelf.transfer import ChunkAccess, StoredChunk, chunk_access, iter_pages, stored_chunks
 
@@ -56,7 +56,7 @@ MODELS_BY_DIM: dict[int, str] = {
 """The model a new shelf is bound to when records bring vectors of this dimension (records do not name it)."""
 
 HEADER_FIELDS = ("url", "session_id", "chunk_number", "title", "summary", "embedding", "metadata", "updated_dt")
-OPTIONAL_FIELDS = ("heading_path", "anchor")
+OPTIONAL_FIELDS = ("heading_path", "anchor", "sections")
 REEMBED_BATCH = 64
 
 
@@ -165,6 +165,8 @@ def format_record(stored: StoredChunk) -> str:
         lines.append(f"heading_path: {json.dumps(chunk.heading_path, ensure_ascii=False)}")
     if chunk.anchor:
         lines.append(f"anchor: {_one_line(chunk.anchor)}")
+    if chunk.sections:
+        lines.append(f"sections: {json.dumps([s.to_json() for s in chunk.sections], ensure_ascii=False)}")
     lines.append("---")
     return "\n".join(lines) + "\n" + chunk.content
 
@@ -186,6 +188,8 @@ def format_jsonl(stored: StoredChunk) -> str:
         obj["heading_path"] = chunk.heading_path
     if chunk.anchor:
         obj["anchor"] = chunk.anchor
+    if chunk.sections:
+        obj["sections"] = [s.to_json() for s in chunk.sections]
     obj["content"] = chunk.content
     return json.dumps(obj, ensure_ascii=False)
 
@@ -339,7 +343,7 @@ def _parse_field(name: str, text: str, path: str, line: int) -> Any:
         if not text.isascii() or not text.isdigit() or str(int(text)) != text:
             raise RecordFormatError(path, line, f"chunk_number must be a whole number, got {text!r}")
         return int(text)
-    if name in ("embedding", "metadata", "heading_path"):
+    if name in ("embedding", "metadata", "heading_path", "sections"):
         return _json_field(name, _json(text, name, path, line), path, line)
     if name == "url" and not text:
         raise RecordFormatError(path, line, "url is empty")
@@ -368,9 +372,21 @@ def _json_field(name: str, value: Any, path: str, line: int) -> Any:
         if not isinstance(value, dict):
             raise RecordJSONError(path, line, "metadata must be a JSON object")
         return value
+    if name == "sections":
+        if not isinstance(value, list) or not all(_is_section_start(item) for item in value):
+            raise RecordJSONError(path, line, "sections must be a JSON list of [offset, anchor or null, [headings]]")
+        return [SectionStart.from_json(item) for item in value]
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise RecordJSONError(path, line, "heading_path must be a JSON list of strings")
     return value
+
+
+def _is_section_start(item: Any) -> bool:
+    return (
+        isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and not isinstance(item[0], bool)
+        and item[0] >= 0 and (item[1] is None or isinstance(item[1], str))
+        and isinstance(item[2], list) and all(isinstance(h, str) for h in item[2])
+    )
 
 
 def _chunk(values: dict[str, Any], content: str) -> Chunk:
@@ -378,7 +394,7 @@ def _chunk(values: dict[str, Any], content: str) -> Chunk:
         url=values["url"], source=values["session_id"], chunk_number=values["chunk_number"],
         title=values["title"], summary=values["summary"], content=content,
         heading_path=values.get("heading_path") or [], anchor=values.get("anchor") or None,
-        metadata=values["metadata"], updated_dt=values["updated_dt"] or None,
+        metadata=values["metadata"], updated_dt=values["updated_dt"] or None, sections=values.get("sections") or [],
     )
 
 
@@ -424,7 +440,7 @@ def _jsonl_values(obj: dict[str, Any], path: str, number: int) -> dict[str, Any]
     if obj["updated_dt"] is not None and not isinstance(obj["updated_dt"], str):
         raise RecordFormatError(path, number, "updated_dt must be a string or null")
     values = dict(obj)
-    for name in ("embedding", "metadata", "heading_path"):
+    for name in ("embedding", "metadata", "heading_path", "sections"):
         if name in obj:
             values[name] = _json_field(name, obj[name], path, number)
     return values

@@ -16,6 +16,15 @@ CASES = [
     ("content", "# Query planning\n\n## 1.1. Lookup {#a}\n\n" + PROSE + "## 1.2. Sorting\n\n" + PROSE
      + "## 2. Covering indexes\n\n" + PROSE + "## 2.1. Details\n\n" + PROSE + "## 3. Summary\n\n" + PROSE),
     ("navigation", "# Index\n\n" + "".join(f"- [item_{i}](http://x/{i}.html), [page {i}](http://x/p{i})\n" for i in range(40))),
+    # a module index as Sphinx renders it: a table of links with padded cells, no list items
+    ("navigation", "# Module index\n\n| | | |\n| --- | --- | --- |\n" + "".join(
+        f"|      | [`widgets.mod{i}`](http://x/mod{i}.html)                          |   |\n" for i in range(30))),
+    # a general index whose entries are definition terms: one link per line, no list markers
+    ("navigation", "# Index\n\n## A {#A}\n\n" + "".join(
+        f"**[attr_{i} (widgets.Widget attribute)](http://x/api.html#widgets.Widget.attr_{i})**\n\n" for i in range(40))),
+    # a guide that links generously is still content
+    ("content", "# Deploying\n\n" + "".join(
+        f"Run the app behind [a proxy](http://x/proxy.html) on port {i}. " + PROSE for i in range(6))),
     ("code_listing", "# Source code for widgets.api\n\n```python\n" + "def f(x):\n    return x\n" * 200 + "```\n"),
     ("release_notes", "# Changes\n\n" + "".join(f"## Version 2.{i}.0 {{#v2-{i}}}\n\nReleased 2024-01-{i + 10:02d}\n\n- Fix a bug.\n\n" for i in range(8))),
     ("release_notes", "# Release history\n\n" + "".join(f"## 2.{i}.1 (2023-0{i % 9 + 1}-01)\n\n- Improved things.\n\n" for i in range(6))),

@@ -27,10 +27,9 @@ The chunker edits the source in three ways, all on purpose:
 - a code block left open at the end of the page or container gets a closing fence.
 
 Sizes are tokens of the embedding model counted on the text it reads (`enrich.embedded_tokens`:
-no link URLs, no Markdown syntax), so chunking does not depend on where a site is served
-from. A chunk exceeds `max_tokens` only when
-it holds a single line too long to share (a code line, a table row, a word), together with the
-heading, fence or table-header lines that must stay with it.
+no link URLs, no Markdown syntax), so chunking does not depend on where a site is served from.
+A chunk exceeds `max_tokens` only when it holds a single line too long to share (a code line, a
+table row, a word), together with the heading, fence or table-header lines that must stay with it.
 """
 
 from __future__ import annotations
@@ -156,10 +155,10 @@ def chunk_markdown(
         min_tokens: a block is split to fill a chunk only when the room left is at least this, and
             a chunk smaller than this joins a neighbouring section when the two fit together.
         count_tokens: the token counter; the default counts the bundled model's tokens of the text
-            the embedder reads.
+            the embedder reads. Pieces are counted once and their counts added, so a counter must
+            give text joined at whitespace the sum of its pieces' counts, as a WordPiece tokenizer
+            or a word count does.
         pack: pack sections together up to the budget; False packs only chunks under `min_tokens`.
-            Pieces are counted once and their counts added, so a counter must give text joined
-            at whitespace the sum of its pieces' counts, as a WordPiece tokenizer or a word count does.
     """
     if not 0 <= min_tokens <= max_tokens or max_tokens < 1:
         raise ValueError(
@@ -581,9 +580,9 @@ def _pack_sections(chunks: list[_Chunk], max_tokens: int, only_below: int | None
 
     A chunk joins the one before when it is a sibling or a subsection of that chunk's section,
     or, once the chunk packs several, when it lies under the heading they share: a chunk never
-    climbs out of the section it is in. The packed chunk's heading path is that shared part. With `only_below`, only chunks
-    smaller than that join: the one before when it is small, else the one before unless it can
-    go forward.
+    climbs out of the section it is in. The packed chunk's heading path is that shared part.
+    With `only_below`, only chunks smaller than that join: the one before when it is small, else
+    the one before unless it can go forward.
     """
     packed: list[_Chunk] = []
     for index, chunk in enumerate(chunks):

@@ -132,6 +132,21 @@ def test_m009_demotes_per_version_pages(pg_store: PostgresStore, pg_dsn: str) ->
         "http://x/tutorial.html": 1.0}
 
 
+def test_m011_recomputes_priors_and_keeps_per_version_pages_demoted(pg_store: PostgresStore, pg_dsn: str) -> None:
+    from store.test_sqlite_store import MODULE_INDEX
+
+    titles = {f"http://x/r/3_40_{i}.html": f"Widgets Release 3.40.{i}" for i in range(3)}
+    for url, title in titles.items():
+        pg_store.replace_page(*make_page(url, [f"{title} notes"], title=title))
+    page, chunks, hashes = make_page("http://x/py-modindex.html", ["index"], title="Module index")
+    page.markdown = MODULE_INDEX
+    pg_store.replace_page(page, chunks, hashes)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM docshelf_migrations WHERE name = 'm011_navigation_by_entries'")
+        assert apply_migrations(conn) == ["m011_navigation_by_entries"]
+    assert set(pg_store.page_priors([*titles, page.url]).values()) == {0.5}
+
+
 def test_match_site_pages_answers_as_the_origins_did(pg_store: PostgresStore, pg_dsn: str) -> None:
     for i, url in enumerate(["http://example.test/a", "http://example.test/b"]):
         page, chunks, hashes = make_page(url, [f"text {i}"])

@@ -128,9 +128,15 @@ def test_m007_demotes_per_version_pages(db_path: Path) -> None:
     store.close()
 
 
+# A module index as a table of links, as Sphinx renders it: padded cells, no list items.
+MODULE_INDEX = "# Module index\n\n| | |\n| --- | --- |\n" + "".join(
+    f"| [`widgets.{name}`](http://x/{name}.html)          | |\n" for name in ("core", "cache", "render", "layout", "io"))
+
+
 @pytest.mark.parametrize(("migration", "markdown"), [
     ("m005_release_notes_by_level", NESTED_CHANGELOG),
     ("m006_release_notes_citing_issues", WHATS_NEW),
+    ("m009_navigation_by_entries", MODULE_INDEX),
 ])
 def test_migration_recomputes_priors(db_path: Path, migration: str, markdown: str) -> None:
     import apsw

@@ -139,6 +139,16 @@ def m008_chunk_sections(conn: apsw.Connection) -> None:
     conn.execute("ALTER TABLE chunks ADD COLUMN sections TEXT")
 
 
+def m009_navigation_by_entries(conn: apsw.Connection) -> None:
+    """Recompute every page's prior: navigation is now told by entries (list items, table rows, link lines)
+    and link text measured with whitespace collapsed (page_kind.py); per-version pages stay release notes.
+
+    Chunks stored before keep their vectors; a page that is now navigation loses them when it is next stored.
+    """
+    _recompute_priors(conn)
+    m007_version_series(conn)
+
+
 def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
@@ -157,6 +167,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m006_release_notes_citing_issues", m006_release_notes_citing_issues),
     ("m007_version_series", m007_version_series),
     ("m008_chunk_sections", m008_chunk_sections),
+    ("m009_navigation_by_entries", m009_navigation_by_entries),
 ]
 
 

@@ -391,6 +391,13 @@ def m010_chunk_sections(cur: psycopg.Cursor) -> None:
     cur.execute("ALTER TABLE site_pages ADD COLUMN IF NOT EXISTS sections jsonb")
 
 
+def m011_navigation_by_entries(cur: psycopg.Cursor) -> None:
+    """Recompute every page's prior: navigation is now told by entries (list items, table rows, link lines)
+    and link text measured with whitespace collapsed (page_kind.py); per-version pages stay release notes."""
+    _recompute_priors(cur)
+    m009_version_series(cur)
+
+
 def m007_vector_recall(cur: psycopg.Cursor) -> None:
     """Redefine docshelf_vector with a wider HNSW search (ef_search 4x the candidates, at least 400)."""
     cur.execute(VECTOR)
@@ -407,6 +414,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m008_release_notes_citing_issues", m008_release_notes_citing_issues),
     ("m009_version_series", m009_version_series),
     ("m010_chunk_sections", m010_chunk_sections),
+    ("m011_navigation_by_entries", m011_navigation_by_entries),
 ]
 
 

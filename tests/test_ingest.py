@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -145,4 +146,34 @@ def test_per_version_pages_get_the_release_notes_prior(tmp_path: Path, db_path: 
         Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
         kept = [server.url("/docs/release-2.0.html"), server.url("/docs/release-2.1.html")]
         assert store.page_priors(kept) == {url: 1.0 for url in kept}
+    store.close()
+
+
+INBOUND_SITE = Path(__file__).parent / "fixtures" / "inbound_site"
+
+
+def test_index_entries_and_cross_references_find_the_section_they_name(tmp_path: Path, db_path: Path, embedder) -> None:
+    # http.html never says "caching" or "revalidation": the genindex ("caching" › "HTTP") and
+    # quickstart's cross-reference ("see revalidation") do, and both point at #conditional-requests.
+    site = shutil.copytree(INBOUND_SITE, tmp_path / "www")
+    store = SQLiteStore(db_path)
+    with Server(site) as server:
+        target = server.url("/docs/http.html")
+
+        def found(query: str) -> list[str]:
+            hits = HybridSearcher(store, lambda: embedder).search(query, k=5, mode="bm25")
+            return [h.content for h in hits if h.page_url == target]
+
+        Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        for query in ("caching", "revalidation"):
+            [content] = found(query)
+            assert "Conditional requests" in content, query
+
+        # the pass runs after every crawl: an entry renamed in the index renames the keyword
+        index = site / "docs" / "genindex.html"
+        index.write_text(index.read_text().replace("caching", "validators"))
+        Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        assert found("caching") == []
+        [content] = found("validators")
+        assert "Conditional requests" in content
     store.close()

@@ -134,6 +134,38 @@ def m007_version_series(conn: apsw.Connection) -> None:
         conn.execute("UPDATE pages SET prior = min(prior, ?) WHERE url = ?", (PRIORS["release_notes"], url))
 
 
+def m008_inbound_text(conn: apsw.Connection) -> None:
+    """Give chunks the text of the site's links to them, indexed as a fourth full-text column `inbound`.
+
+    The full-text table is contentless, so it is rebuilt from the chunks (with `fts_columns`,
+    as a chunk is indexed when stored). Inbound text starts empty: the pass after the next
+    crawl of each source (ingest.attach_inbound_text) fills it in.
+    """
+    import json
+
+    from docshelf.store.fts import fts_columns
+
+    conn.execute(
+        """
+        ALTER TABLE chunks ADD COLUMN inbound TEXT NOT NULL DEFAULT '';
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, headings, body, inbound,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        """
+    )
+    rows = conn.execute(
+        """SELECT c.id, coalesce(p.title, ''), c.heading_path, c.content
+           FROM chunks c LEFT JOIN pages p ON p.url = c.url"""
+    )
+    conn.executemany(
+        "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, ?)",
+        [(chunk_id, *fts_columns(title, json.loads(headings), content)) for chunk_id, title, headings, content in rows],
+    )
+
+
 def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
@@ -151,6 +183,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m005_release_notes_by_level", m005_release_notes_by_level),
     ("m006_release_notes_citing_issues", m006_release_notes_citing_issues),
     ("m007_version_series", m007_version_series),
+    ("m008_inbound_text", m008_inbound_text),
 ]
 
 

@@ -38,12 +38,12 @@ _MARKUP = re.compile(r"[*`]+|\\(?=[^\w\s])")
 _QUALIFIER_TAIL = re.compile(r"\s*\([^()]*\)$")
 _BARE_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S*", re.IGNORECASE)
 
-# Navigation words that name where a link goes, not what the target is about.
+# Navigation words that say where a link goes, not what its target is about. Kept short on
+# purpose: "index", "go" or "first" are topics somewhere (SQLite's CREATE INDEX, the Go language).
 _NAVIGATION = frozenset(
-    ["source", "next", "previous", "prev", "back", "top", "home", "here", "link", "permalink", "more",
-     "read more", "continue", "continue reading", "click here", "this page", "edit", "edit on github",
-     "view source", "show source", "view page source", "index", "contents", "table of contents", "go",
-     "up", "first", "last", "docs", "documentation", "details", "see", "see also", "page"]
+    ["source", "next", "previous", "prev", "back", "top", "home", "here", "click here", "link", "permalink",
+     "more", "read more", "continue", "continue reading", "this page", "edit", "edit on github",
+     "edit this page", "view source", "show source", "view page source"]
 )
 
 

@@ -37,7 +37,9 @@ def identifier_parts(text: str) -> str:
     return " ".join(parts)
 
 
-def fts_columns(page_title: str, heading_path: Sequence[str], content: str, inbound: str = "") -> tuple[str, str, str, str]:
+def fts_columns(
+    page_title: str, heading_path: Sequence[str], content: str, inbound: str = ""
+) -> tuple[str, str, str, str]:
     """Return the SQLite shelf's indexed text of a chunk: (title, headings, body, inbound).
 
     The full-text table is contentless, so this is the one place that text is made:

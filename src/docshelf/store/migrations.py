@@ -162,7 +162,8 @@ def m008_inbound_text(conn: apsw.Connection) -> None:
     )
     conn.executemany(
         "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, ?)",
-        [(chunk_id, *fts_columns(title, json.loads(headings), content)) for chunk_id, title, headings, content in rows],
+        [(chunk_id, *fts_columns(title, json.loads(headings), content))
+         for chunk_id, title, headings, content in rows],
     )
 
 

@@ -378,7 +378,7 @@ def m009_version_series(cur: psycopg.Cursor) -> None:
 
 
 def m010_inbound_text(cur: psycopg.Cursor) -> None:
-    """Index the text of the site's links to each chunk (docshelf.inbound) in `fts`, labelled B with the headings.
+    """Index the text of the site's links to each chunk (docshelf.inbound) in `fts`, labelled B as headings are.
 
     `index_inbound` holds it, prepared like `index_terms` (identifier parts added). A
     generated column's expression cannot be altered in place before PostgreSQL 17, so

@@ -130,7 +130,7 @@ def index_text(page_title: str, chunk: Chunk) -> tuple[str, str]:
 
 
 def inbound_index_text(text: str) -> str:
-    """Return the indexed form of a chunk's inbound link text: the text plus its identifiers' parts, as the body's."""
+    """Return the indexed form of a chunk's inbound link text: the text and its identifiers' parts, as for the body."""
     if not text:
         return ""
     dotted = " ".join(m.group(0).replace(".", " ") for m in _DOTTED.finditer(text))
@@ -530,7 +530,8 @@ class PostgresStore:
     def source_chunks(self, source: str) -> list[tuple[int, Chunk]]:
         rows = self._rows(
             f"reading chunks of {source}",
-            _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1) + " WHERE c.source = %s ORDER BY c.url, c.chunk_number",
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1)
+            + " WHERE c.source = %s ORDER BY c.url, c.chunk_number",
             (source,),
         )
         return [(r[0], _chunk(r[1:])) for r in rows]

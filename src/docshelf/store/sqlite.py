@@ -366,19 +366,21 @@ class SQLiteStore:
 
     def source_chunks(self, source: str) -> list[tuple[int, Chunk]]:
         rows = self._rows(
-            _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1) + " WHERE c.source = ? ORDER BY c.url, c.chunk_number",
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1)
+            + " WHERE c.source = ? ORDER BY c.url, c.chunk_number",
             (source,),
         )
         return [(r[0], _chunk(r[1:])) for r in rows]
 
     def set_inbound_text(self, source: str, texts: Mapping[int, str]) -> int:
         with self.atomic():
-            stored = self.conn.execute("SELECT id, inbound FROM chunks WHERE source = ?", (source,)).fetchall()
-            changes = [(chunk_id, text) for chunk_id, old in stored if (text := texts.get(chunk_id, "")) != old]
+            stored = self.conn.execute("SELECT id, inbound FROM chunks WHERE source = ?", (source,))
+            changes = [(chunk_id, text) for chunk_id, old in stored.fetchall()
+                       if (text := texts.get(chunk_id, "")) != old]
             for chunk_id, text in changes:
-                (page_title, heading_path, content) = self.conn.execute(
-                    """UPDATE chunks SET inbound = ? WHERE id = ? RETURNING
-                       coalesce((SELECT title FROM pages p WHERE p.url = chunks.url), ''), heading_path, content""",
+                (heading_path, content, page_title) = self.conn.execute(
+                    """UPDATE chunks SET inbound = ? WHERE id = ? RETURNING heading_path, content,
+                       coalesce((SELECT title FROM pages p WHERE p.url = chunks.url), '')""",
                     (text, chunk_id),
                 ).fetchone()
                 # A contentless FTS5 row cannot be updated in place: the chunk is indexed again whole.

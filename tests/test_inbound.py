@@ -114,6 +114,22 @@ def test_chunk_for(fragment: str | None, heading: str | None, expected: int) -> 
     assert chunk_for(CHUNKS, fragment, heading) == expected
 
 
+SQLITE_PAGE = [
+    ChunkAnchors(1, ("alter_table",), "# 1. Overview\n\nALTER TABLE changes a table."),
+    ChunkAnchors(2, ("alter_table_rename",), "# 2. ALTER TABLE RENAME\n\nRename a table or a column."),
+    ChunkAnchors(3, ("alter_table_add_column",), "# 4. ALTER TABLE **ADD COLUMN**\n\nAdd a column at the end."),
+]
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    (["add column"], 3),  # an anchor beside the heading, not on it: the one heading that names the target
+    (["table", "ALTER TABLE ADD COLUMN"], 3),  # a name in several headings says nothing; the next one does
+    (["rename col"], 1),  # a whole phrase or nothing: the page
+])
+def test_chunk_for_finds_a_heading_by_what_links_call_it(names: list[str], expected: int) -> None:
+    assert chunk_for(SQLITE_PAGE, "altertabaddcol", None, names) == expected
+
+
 def test_chunk_for_takes_several_anchors_per_chunk() -> None:
     chunks = [ChunkAnchors(1, ("intro",)), ChunkAnchors(2, ("setup", "install", "verify"))]
     assert chunk_for(chunks, "install") == 2

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from functools import cached_property, lru_cache
+from urllib.parse import unquote
 
 from docshelf.crawl.urls import is_web_url, normalize_url
 from docshelf.store.fts import query_terms
@@ -34,6 +35,8 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LIST_ITEM = re.compile(r"^( *)(?:[-*+]|\d{1,9}[.)]) +(.*)$")
 _HEADING_ANCHOR = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t]*\{#([^\s}]+)[^}\n]*\}[ \t]*$", re.MULTILINE)
 _FENCE = re.compile(r"^ *(`{3,}|~{3,})")
+_HEADING_LINE = re.compile(r"^#{1,6}[ \t]")
+_ATTRIBUTES = re.compile(r"[ \t]*\{#[^}\n]*\}[ \t]*$")
 _MARKUP = re.compile(r"[*`]+|\\(?=[^\w\s])")
 _QUALIFIER_TAIL = re.compile(r"\s*\([^()]*\)$")
 _BARE_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S*", re.IGNORECASE)
@@ -65,6 +68,14 @@ class ChunkAnchors:
     content: str = ""
     """The chunk's Markdown, to find a heading whose id is not one of `anchors`."""
 
+    @cached_property
+    def headings(self) -> tuple[str, ...]:
+        """The heading lines of the chunk's content, lowercased, markup and attribute lists removed."""
+        return tuple(
+            link_text(_ATTRIBUTES.sub("", line.lstrip("#"))).lower() for line in self.content.splitlines()
+            if _HEADING_LINE.match(line)
+        )
+
 
 def link_text(raw: str) -> str:
     """Return a link's Markdown text as a reader sees it: no images, emphasis, backticks or escapes."""
@@ -94,7 +105,7 @@ def page_links(markdown: str, page_url: str) -> Iterable[tuple[LinkTarget, str]]
     "close()") is read with the parent's term in front: "caching HTTP".
     """
     own = normalize_url(page_url)
-    parents: list[tuple[int, str, bool]] = []  # (indent, text, is a bare term) of the open list items
+    parents: list[tuple[int, str]] = []  # (indent, Markdown) of the open list items
     fence: str | None = None
     for line in markdown.splitlines():
         if (opened := _FENCE.match(line)) is not None:
@@ -112,14 +123,13 @@ def page_links(markdown: str, page_url: str) -> Iterable[tuple[LinkTarget, str]]
             indent, body = len(item.group(1)), item.group(2)
             while parents and parents[-1][0] >= indent:
                 parents.pop()
-            starts_with_link = body.startswith("[")
-            if parents and starts_with_link:
-                parent_indent, parent_text, bare = parents[-1]
-                if bare or body.startswith("[("):
-                    prefix = _QUALIFIER_TAIL.sub("", parent_text)
-            parents.append((indent, link_text(_LINK.sub(r"\1", body)), not _LINK.search(body)))
+            if parents and body.startswith("["):
+                prefix = _parent_term(parents[-1][1], qualifier=body.startswith("[("))
+            parents.append((indent, body))
         elif line.strip() and not line.startswith(" "):
             parents.clear()
+        if "](" not in line:
+            continue
         for match in _LINK.finditer(line):
             target = _target(match.group(2), own)
             if target is None:
@@ -131,19 +141,33 @@ def page_links(markdown: str, page_url: str) -> Iterable[tuple[LinkTarget, str]]
                 yield target, text
 
 
+def _parent_term(body: str, *, qualifier: bool) -> str:
+    """Return the term an index entry's parent item lends it: "" unless the parent is a bare term or the entry
+    only qualifies it; the parent's own qualifier is left out ("close() (Session method)" → "close()")."""
+    if not qualifier and "](" in body and _LINK.search(body):
+        return ""
+    return _QUALIFIER_TAIL.sub("", link_text(_LINK.sub(r"\1", body)))
+
+
 def _target(href: str, own: str) -> LinkTarget | None:
     """Return where `href` points, or None for a link to the page itself or off the web."""
     href = href[1:-1] if href.startswith("<") else href
+    page, _, fragment = href.partition("#")
+    url = _page_url(page)
+    if url is None or url == own:
+        return None
+    return LinkTarget(url, unquote(fragment) or None)
+
+
+@lru_cache(maxsize=16384)
+def _page_url(href: str) -> str | None:
+    """Return the normalised page URL of an absolute link without its fragment, None when not a web page."""
     if not is_web_url(href):
         return None
     try:
-        url = normalize_url(href)
+        return normalize_url(href)
     except ValueError:
         return None
-    if url == own:
-        return None
-    fragment = unquote(urlsplit(href).fragment) or None
-    return LinkTarget(url, fragment)
 
 
 def collect_link_texts(pages: Mapping[str, str]) -> dict[LinkTarget, list[str]]:
@@ -181,19 +205,24 @@ def heading_lines(markdown: str) -> dict[str, str]:
     return found
 
 
-def chunk_for(chunks: Sequence[ChunkAnchors], fragment: str | None, heading: str | None = None) -> int | None:
+def chunk_for(
+    chunks: Sequence[ChunkAnchors], fragment: str | None, heading: str | None = None, names: Sequence[str] = ()
+) -> int | None:
     """Return the id of the chunk a link to `fragment` of this page points at; None for a page without chunks.
 
-    The first chunk holding the anchor (a long section's later parts repeat it, but its
-    keywords belong where it starts); else the chunk whose content holds the heading line
-    that carries the anchor (a sub-section packed into its neighbour); else the page's
-    first chunk: an id inside a paragraph is not knowable from Markdown, and the page
-    is still the right one.
+    In order: the first chunk holding the anchor (a long section's later parts repeat it,
+    but its keywords belong where it starts); the chunk whose content holds the heading
+    line that carries the anchor (a sub-section packed into its neighbour); the one chunk
+    with a heading that names what the links call the target (an anchor placed beside a
+    heading, as SQLite's `<a name="altertabaddcol">` before "ALTER TABLE ADD COLUMN");
+    else the page's first chunk: an id inside a paragraph is not knowable from Markdown,
+    and the page is still the right one.
 
     Args:
         chunks: the page's chunks in order.
         fragment: the link's fragment, None for a link to the whole page.
         heading: the page's heading line for `fragment` (see `heading_lines`), if it has one.
+        names: the texts of the links to the target, most common first.
     """
     if not chunks:
         return None
@@ -205,6 +234,11 @@ def chunk_for(chunks: Sequence[ChunkAnchors], fragment: str | None, heading: str
             for chunk in chunks:
                 if any(line.rstrip() == heading for line in chunk.content.splitlines()):
                     return chunk.chunk_id
+        for name in names:
+            phrase = re.compile(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)")
+            named = [chunk for chunk in chunks if any(phrase.search(h) for h in chunk.headings)]
+            if len(named) == 1:
+                return named[0].chunk_id
     return chunks[0].chunk_id
 
 
@@ -228,7 +262,7 @@ def chunk_texts(
             if url not in headings:
                 headings[url] = heading_lines(pages[url])
             heading = headings[url].get(target.fragment)
-        chunk_id = chunk_for(chunks.get(url, ()), target.fragment, heading)
+        chunk_id = chunk_for(chunks.get(url, ()), target.fragment, heading, texts)
         if chunk_id is not None:
             collected.setdefault(chunk_id, []).extend(texts)
     return {chunk_id: _capped(texts, max_chars) for chunk_id, texts in collected.items()}

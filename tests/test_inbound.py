@@ -21,6 +21,8 @@ GENINDEX = f"""# Index {{#index}}
   - [(Response method)]({BASE}api.html#Response.close)
 - module
   - [widgets]({BASE}api.html#module-widgets)
+- [state (Task attribute)]({BASE}api.html#Task.state)
+  - [(widgets.state.Tile attribute)]({BASE}api.html#widgets.state.Tile.state)
 """
 
 GUIDE = f"""# HTTP {{#http}}
@@ -64,7 +66,8 @@ def test_page_links_keep_keyword_links_to_other_pages() -> None:
 
 def test_index_entries_take_their_parent_term() -> None:
     links = dict((text, target) for target, text in page_links(GENINDEX, f"{BASE}genindex.html"))
-    assert list(links) == ["caching HTTP", "close() (Session method)", "close() (Response method)", "module widgets"]
+    assert list(links) == ["caching HTTP", "close() (Session method)", "close() (Response method)", "module widgets",
+                           "state (Task attribute)", "state (widgets.state.Tile attribute)"]
     assert links["caching HTTP"] == LinkTarget(f"{BASE}guide/http.html", "conditional-requests")
 
 
@@ -146,7 +149,9 @@ def test_chunk_texts_map_links_to_chunks_and_cap_them() -> None:
     assert chunk_texts(PAGES, chunks) == {
         1: "HTTP guide",
         2: "caching HTTP",
-        3: "close() (Response method)\nmodule widgets\nthe API",  # no heading for #Response.close: the page
+        # no heading for #Response.close or #Task.state: the page
+        3: "close() (Response method)\nmodule widgets\nstate (Task attribute)\nstate (widgets.state.Tile attribute)"
+           "\nthe API",
         4: "close() (Session method)",  # #Session.close is a heading packed into the Session chunk
     }
     capped = chunk_texts(PAGES, chunks, max_chars=35)

@@ -135,7 +135,7 @@ def page_links(markdown: str, page_url: str) -> Iterable[tuple[LinkTarget, str]]
             if target is None:
                 continue
             text = link_text(match.group(1))
-            if prefix and match.start() == line.index("[") and prefix.lower() not in text.lower():
+            if prefix and match.start() == line.index("[") and not text.lower().startswith(prefix.lower()):
                 text = f"{prefix} {text}"
             if is_keyword(text):
                 yield target, text

@@ -24,8 +24,9 @@ from docshelf.store.vector_matrix import VectorMatrix
 # Weights of the FTS columns (title, headings, body, inbound) in bm25(): a term in the
 # page title or a heading says more about a chunk than one in its body. Inbound is the
 # text of the site's links to the chunk (docshelf.inbound), weighted as the body: with it,
-# hybrid MRR@10 dev 0.884 -> 0.884, own 0.877 -> 0.888 (bm25 0.798 -> 0.801, 0.818 -> 0.829);
-# weights 0.5, 2 and 4 moved one question or none either way (bench/retrieval.py --inbound-weights).
+# bm25 MRR@10 dev 0.798 -> 0.801, own 0.818 -> 0.829, fresh 0.765 -> 0.792; hybrid 0.884 -> 0.884,
+# 0.877 -> 0.888, 0.899 -> 0.884 (one question each). Weights 0.5, 2 and 4 moved one question or
+# none either way (bench/retrieval.py --inbound-weights).
 BM25_WEIGHTS = (4.0, 2.0, 1.0, 1.0)
 FTS_COLUMNS = ("title", "headings", "body", "inbound")
 

@@ -8,6 +8,7 @@
     python bench/retrieval.py --set all           # the four
     python bench/retrieval.py --reindex           # rebuild the shelves first
     python bench/retrieval.py --questions FILE    # another question set (same format) over the dev sites
+    python bench/retrieval.py --inbound-weights 0,1,2   # BM25 weight of the inbound link text (0: off)
 
 Each set has its own shelf: all of its sites go into one shelf and every question
 is searched in all of it, as ../shared/eval/README.md prescribes. Prints Markdown
@@ -17,6 +18,7 @@ tables per set, and query latency (p50/p95, query embedding included) for each m
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import statistics
@@ -89,8 +91,8 @@ def run_mode(searcher: HybridSearcher, questions: list[dict], mode: str, k: int)
     return results, latencies
 
 
-ABLATIONS: list[tuple[str, FusionSettings, tuple[float, float, float] | None]] = [
-    # name, fusion settings, BM25 weights of the FTS columns (title, headings, body); None: the store's
+ABLATIONS: list[tuple[str, FusionSettings, tuple[float, ...] | None]] = [
+    # name, fusion settings, BM25 weights of the FTS columns (title, headings, body, inbound); None: the store's
     ("hybrid (defaults)", FusionSettings(), None),
     ("lexical lead off", FusionSettings(lexical_lead=None), None),
     ("lexical lead 1.1", FusionSettings(lexical_lead=1.1), None),
@@ -100,9 +102,9 @@ ABLATIONS: list[tuple[str, FusionSettings, tuple[float, float, float] | None]] =
     ("candidates 50", FusionSettings(candidates=50), None),
     ("candidates 200", FusionSettings(candidates=200), None),
     ("page score: best + 0.2 decayed", FusionSettings(page_decay=0.2), None),
-    ("bm25 fields flat (1, 1, 1)", FusionSettings(), (1.0, 1.0, 1.0)),
-    ("bm25 fields (2, 1, 1)", FusionSettings(), (2.0, 1.0, 1.0)),
-    ("bm25 fields (8, 4, 1)", FusionSettings(), (8.0, 4.0, 1.0)),
+    ("bm25 fields flat (1, 1, 1, 1)", FusionSettings(), (1.0, 1.0, 1.0, 1.0)),
+    ("bm25 fields (2, 1, 1, 1)", FusionSettings(), (2.0, 1.0, 1.0, 1.0)),
+    ("bm25 fields (8, 4, 1, 1)", FusionSettings(), (8.0, 4.0, 1.0, 1.0)),
 ]
 if "lead_vector_pages" in FusionSettings.__dataclass_fields__:  # absent in checkouts older than the rule
     ABLATIONS += [
@@ -165,6 +167,30 @@ def print_ablations(
     print(table(rows))
 
 
+def print_inbound_weights(
+    qset: QuestionSet, store: SQLiteStore, searcher: HybridSearcher, questions: list[dict], scorer, weights: list[float]
+) -> None:
+    """Score bm25 and hybrid with each BM25 weight of the inbound column (0 leaves it out of the match)."""
+    defaults = store.bm25_weights
+    lines = ["| inbound weight | bm25 MRR@10 | bm25 howto | hybrid MRR@10 | hybrid howto | hybrid Hit@1 |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for weight in weights:
+        store.bm25_weights = (*defaults[:3], weight)
+        scored, _ = score_modes(searcher, questions, ["bm25", "hybrid"], scorer)
+        bm25, hybrid = scored["bm25"], scored["hybrid"]
+        lines.append(
+            f"| {weight:g} | {bm25['overall']['mrr@10']:.3f} | {_howto(bm25)['mrr@10']:.3f} "
+            f"| {hybrid['overall']['mrr@10']:.3f} | {_howto(hybrid)['mrr@10']:.3f} | {hybrid['overall']['hit@1']:.3f} |"
+        )
+    store.bm25_weights = defaults
+    print(f"\n### {qset.name} · inbound link text weight (title, headings, body = {defaults[:3]})\n")
+    print("\n".join(lines))
+
+
+def _howto(scores: dict) -> dict:
+    return scores["by_kind"].get("howto", scores["overall"])
+
+
 def print_misses(qset: QuestionSet, questions: list[dict], hybrid: dict) -> None:
     print(f"\n### {qset.name} · hybrid: questions not answered at rank 1\n")
     for q in questions:
@@ -179,12 +205,19 @@ def evaluate(qset: QuestionSet, args: argparse.Namespace, scorer) -> None:
         build_shelf(qset.db, qset.sites, args.port, index_settings(args))
     questions = load_questions(qset.questions)
     store = SQLiteStore(qset.db)
+    attach_inbound_text = getattr(importlib.import_module("docshelf.ingest"), "attach_inbound_text", None)
+    for stats in store.list_sources() if attach_inbound_text else ():  # None: a baseline checkout before it
+        # a shelf built before inbound link text (m010) gets it as the next crawl would give it
+        attach_inbound_text(store, stats.source.name)
     searcher = HybridSearcher(store, get_embedder)
     searcher.search("warm up the model", k=1)
     scored, latency_rows = score_modes(searcher, questions, args.modes.split(","), scorer)
     print_scores(qset, questions, scored)
     if args.ablations:
         print_ablations(qset, store, searcher, questions, scorer)
+    if args.inbound_weights:
+        print_inbound_weights(qset, store, searcher, questions, scorer,
+                              [float(w) for w in args.inbound_weights.split(",")])
     print(f"\n### {qset.name} · query latency (ms, query embedding included)\n")
     print("| mode | p50 | p95 |\n|---|---:|---:|\n" + "\n".join(latency_rows))
     if args.misses and "hybrid" in scored:
@@ -236,6 +269,8 @@ def main() -> None:
                           help="share vectors between repeated chunk bodies")
     parser.add_argument("--modes", default="bm25,vector,hybrid")
     parser.add_argument("--ablations", action="store_true", help="also print the ablation table")
+    parser.add_argument("--inbound-weights", metavar="W,W,…",
+                        help="also score bm25 and hybrid with these BM25 weights of the inbound link text (0: off)")
     parser.add_argument("--misses", action="store_true", help="list the questions hybrid misses at rank 1")
     args = parser.parse_args()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,33 @@ def test_a_repeated_section_shares_one_vector(tmp_path: Path, db_path: Path, emb
         assert summary.embedded == summary.chunks  # the copy got the vector all the same
         hits = HybridSearcher(store, lambda: embedder).search("crash half a file", k=5, mode="vector")
         assert {server.url("/docs/storage.html"), server.url("/docs/persistence.html")} <= {h.page_url for h in hits}
+
+
+INBOUND_SITE = Path(__file__).parent / "fixtures" / "inbound_site"
+
+
+def test_index_entries_and_cross_references_find_the_section_they_name(tmp_path: Path, db_path: Path, embedder) -> None:
+    # http.html never says "caching" or "revalidation": the genindex ("caching" › "HTTP") and
+    # quickstart's cross-reference ("see revalidation") do, and both point at #conditional-requests.
+    site = shutil.copytree(INBOUND_SITE, tmp_path / "www")
+    store = SQLiteStore(db_path)
+    with Server(site) as server:
+        target = server.url("/docs/http.html")
+
+        def found(query: str) -> list[str]:
+            hits = HybridSearcher(store, lambda: embedder).search(query, k=5, mode="bm25")
+            return [h.content for h in hits if h.page_url == target]
+
+        Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        for query in ("caching", "revalidation"):
+            [content] = found(query)
+            assert "Conditional requests" in content, query
+
+        # the pass runs after every crawl: an entry renamed in the index renames the keyword
+        index = site / "docs" / "genindex.html"
+        index.write_text(index.read_text().replace("caching", "validators"))
+        Ingestor(store, lambda: embedder).add(server.url("/docs/"), source="widgets")
+        assert found("caching") == []
+        [content] = found("validators")
+        assert "Conditional requests" in content
+    store.close()

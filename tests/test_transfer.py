@@ -15,6 +15,7 @@ from docshelf.errors import ConfigError, ModelMismatchError
 from docshelf.models import Page, Source
 from docshelf.records import export_records, import_records
 from docshelf.store.base import Store
+from docshelf.ingest import attach_inbound_text
 from docshelf.transfer import chunk_access, copy_shelf, stored_chunks
 from store import shelves
 from store.shelves import make_page, open_shelf, unit
@@ -41,7 +42,10 @@ def fill(store: Store, tmp_path: Path) -> None:
                                last_crawl_at="2025-01-02T00:00:00+00:00"))
     store.upsert_source(Source(name="s2", root="http://other.test/"))
     for p in range(7):
-        page, chunks, hashes = make_page(f"http://example.test/p{p}", [f"page {p} chunk {i}" for i in range(3)])
+        texts = [f"page {p} chunk {i}" for i in range(3)]
+        if p == 1:
+            texts[0] += " — see [caching](http://example.test/p0#sec-1)"
+        page, chunks, hashes = make_page(f"http://example.test/p{p}", texts)
         store.replace_page(page, chunks, hashes)
         store.store_embeddings({h: unit(p * 10 + i) for i, h in enumerate(hashes[:2])})  # the third stays pending
     page, chunks, hashes = make_page("http://other.test/kept", ["old text"], source="s2")
@@ -53,6 +57,7 @@ def fill(store: Store, tmp_path: Path) -> None:
     records = tmp_path / "exact.txt"
     records.write_text(EXACT_RECORD)
     assert import_records(store, [records]).errors == []
+    attach_inbound_text(store, "s1")
 
 
 def snapshot(store: Store) -> dict:
@@ -85,6 +90,10 @@ def test_copy_both_ways_keeps_everything(tmp_path: Path, pg_dsn: str) -> None:
         vector = unit(31)
         assert [_key(server, i) for i, _ in server.search_vector(vector, limit=3)] == [
             _key(original, i) for i, _ in original.search_vector(vector, limit=3)]
+        # inbound link text is made again from the copied pages: p1 links to p0#sec-1 as "caching"
+        for store in (original, server, back):
+            assert [_key(store, i) for i, _ in store.search_bm25("caching")] == [
+                ("http://example.test/p0", 1), ("http://example.test/p1", 0)]
         assert {h for h, _ in back.pending_embeddings(limit=100)} == {h for h, _ in original.pending_embeddings(limit=100)}
         exported = [io.BytesIO(), io.BytesIO()]
         export_records(original, exported[0])

@@ -29,6 +29,7 @@ from docshelf.embed.base import Embedder
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
+from docshelf.inbound import ChunkAnchors, chunk_texts
 from docshelf.models import Chunk, Page, Source, utc_now
 from docshelf.page_kind import PRIORS, names_a_version, page_prior, profile_page, version_series
 from docshelf.store.base import NOT_EMBEDDED, Store
@@ -199,6 +200,21 @@ def _embed_hash(chunk: Chunk, duplicates: NearDuplicates | None) -> str:
     return duplicates.embed_hash(embedding_text("", [], chunk.content), own)
 
 
+def attach_inbound_text(store: Store, source: str) -> int:
+    """Index the text of the source's links to each of its chunks (docshelf.inbound); return chunks changed.
+
+    A link's text belongs to the page it points at, so a changed page changes other
+    pages' chunks: it reads the whole source, after each crawl, like mark_version_series.
+    """
+    # Every page with Markdown: one that failed on a refresh keeps its chunks, and its links still count.
+    pages = {url: markdown for url in store.page_states(source) if (markdown := store.get_page_markdown(url))}
+    chunks: dict[str, list[ChunkAnchors]] = {}
+    for chunk_id, chunk in store.source_chunks(source):
+        anchors = tuple(dict.fromkeys(a for a in (chunk.anchor, *(s.anchor for s in chunk.sections)) if a))
+        chunks.setdefault(chunk.url, []).append(ChunkAnchors(chunk_id, anchors, chunk.content))
+    return store.set_inbound_text(source, chunk_texts(pages, chunks))
+
+
 def chunk_embedding_text(chunk: Chunk) -> str:
     """Return the text a chunk is embedded as: its context sentence first when it has one (`--context llm`)."""
     text = embedding_text(chunk.title, chunk.heading_path, chunk.content)
@@ -258,6 +274,7 @@ class Ingestor:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
             mark_version_series(self.store, name)
+            attach_inbound_text(self.store, name)
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
         summary.shared_vectors = duplicates.shared if duplicates is not None else 0

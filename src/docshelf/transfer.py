@@ -25,6 +25,7 @@ import apsw
 import numpy as np
 
 from docshelf.errors import ConfigError, StoreError
+from docshelf.ingest import attach_inbound_text
 from docshelf.models import Chunk, Page, PageInfo
 from docshelf.store.base import Store
 from docshelf.store.sqlite import SQLiteStore
@@ -177,6 +178,8 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
                 if on_page is not None:
                     on_page(info.url)
             dst.store_embeddings(vectors)
+        # Derived from the pages just copied, as a crawl derives it: the destination indexes it its own way.
+        attach_inbound_text(dst, stats.source.name)
     return summary
 
 

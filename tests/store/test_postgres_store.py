@@ -366,3 +366,22 @@ def test_rows_the_origin_crawler_adds_later_are_adopted_on_next_open(pg_dsn: str
         assert store.store_embeddings({"h:fresh": unit(3, 1536)}) == 1
     finally:
         store.close()
+
+
+def test_m010_rebuilds_the_full_text_column_with_inbound_text(pg_store: PostgresStore, pg_dsn: str) -> None:
+    pg_store.replace_page(*make_page("http://example.test/http", ["Send If-None-Match with the stored ETag."]))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        # a shelf from before m010: no inbound column, m002's fts
+        conn.execute("DELETE FROM docshelf_migrations WHERE name = 'm012_inbound_text'")
+        conn.execute("ALTER TABLE site_pages DROP COLUMN index_inbound CASCADE")
+        assert apply_migrations(conn) == ["m012_inbound_text"]
+    assert pg_store.search_bm25("stored ETag")
+    [(chunk_id, _)] = pg_store.source_chunks("s1")
+    assert pg_store.set_inbound_text("s1", {chunk_id: "caching, conditional_get"}) == 1
+    assert [i for i, _ in pg_store.search_bm25("caching")] == [chunk_id]
+    assert [i for i, _ in pg_store.search_bm25("conditional get")] == [chunk_id]
+    assert sql(pg_dsn, "SELECT index_inbound FROM site_pages")[0][0] == "caching, conditional_get conditional get"
+    indexes = dict(sql(pg_dsn, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'site_pages'"))
+    assert "gin (fts)" in indexes["docshelf_site_pages_fts"]
+    assert sql(pg_dsn, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'site_pages'::regclass "
+                       "AND attname = 'fts'") == [("m",)]

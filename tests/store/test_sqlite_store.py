@@ -12,7 +12,7 @@ import pytest
 from docshelf.errors import StoreError
 from docshelf.models import Source
 from docshelf.store.fts import match_expression, query_terms
-from docshelf.store.migrations import MIGRATIONS
+from docshelf.store.migrations import MIGRATIONS, m010_inbound_text
 from docshelf.store.sqlite import SQLiteStore, identifier_parts
 from store.shelves import DIM, make_page
 
@@ -152,3 +152,39 @@ def test_migration_recomputes_priors(db_path: Path, migration: str, markdown: st
     store = SQLiteStore(db_path)
     assert store.page_priors(["http://x/changelog_14.html"]) == {"http://x/changelog_14.html": 0.5}
     store.close()
+
+
+def test_m008_reindexes_a_shelf_built_before_it_with_an_inbound_column(db_path: Path) -> None:
+    import apsw
+
+    conn = apsw.Connection(str(db_path))
+    conn.execute("CREATE TABLE migrations(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, migration in MIGRATIONS[: MIGRATIONS.index(("m010_inbound_text", m010_inbound_text))]:
+        migration(conn)
+        conn.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    conn.execute("INSERT INTO sources(name, root, created_at) VALUES ('s1', 'http://x/', '2026-01-01')")
+    conn.execute("INSERT INTO pages(url, source, title, markdown, fetched_at, status) "
+                 "VALUES ('http://x/a', 's1', 'Widget Guide', '# Setup', 'now', 'ok')")
+    conn.execute("INSERT INTO chunks(id, url, source, chunk_number, title, summary, content, heading_path, embed_hash) "
+                 "VALUES (7, 'http://x/a', 's1', 0, 't', 's', 'Call make_widget once.', '[\"Setup\"]', 'h')")
+    conn.execute("INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (7, 'Widget Guide', 'Setup', 'x')")
+    conn.close()
+
+    store = SQLiteStore(db_path)
+    # indexed again from the chunk, as a new chunk is: page title, headings, body with identifier parts
+    for query in ("widget guide", "setup", "make widget"):
+        assert [i for i, _ in store.search_bm25(query)] == [7], query
+    assert store.set_inbound_text("s1", {7: "caching"}) == 1
+    assert [i for i, _ in store.search_bm25("caching")] == [7]
+    store.close()
+
+
+def test_inbound_weight_is_a_search_setting(sqlite_store: SQLiteStore) -> None:
+    page, chunks, hashes = make_page("http://example.test/a", ["Send the stored ETag."])
+    sqlite_store.replace_page(page, chunks, hashes)
+    [(chunk_id, _)] = sqlite_store.source_chunks("s1")
+    sqlite_store.set_inbound_text("s1", {chunk_id: "caching"})
+    assert sqlite_store.search_bm25("caching")
+    sqlite_store.bm25_weights = (*sqlite_store.bm25_weights[:3], 0.0)
+    assert sqlite_store.search_bm25("caching") == []  # weight 0: the field is off, not a candidate scored 0
+    assert sqlite_store.search_bm25("stored ETag caching")

@@ -122,6 +122,30 @@ def test_bm25_matches_identifiers_exactly_and_filters_sources(store: Store) -> N
     assert store.search_bm25("exist ok", limit=10)
 
 
+def test_inbound_text_is_searchable_until_the_page_is_replaced(store: Store) -> None:
+    store.replace_page(*make_page("http://example.test/http", ["Send If-None-Match with the stored ETag.", "Other."]))
+    store.replace_page(*make_page("http://other.test/http", ["Send If-None-Match here too."], source="s2"))
+    ids = {(chunk.url, chunk.chunk_number): i for i, chunk in store.source_chunks("s1")}
+    assert list(ids) == [("http://example.test/http", 0), ("http://example.test/http", 1)]
+    assert [c.source for _, c in store.source_chunks("s2")] == ["s2"]
+    first = ids[("http://example.test/http", 0)]
+    assert store.search_bm25("caching") == []
+
+    assert store.set_inbound_text("s1", {first: "caching HTTP\nconditional_get"}) == 1
+    assert [i for i, _ in store.search_bm25("caching")] == [first]
+    assert [i for i, _ in store.search_bm25("conditional get")] == [first]  # identifier parts, as in the body
+    assert store.search_bm25("stored ETag", limit=10)  # the chunk's own text is still indexed
+    assert store.set_inbound_text("s1", {first: "caching HTTP\nconditional_get"}) == 0  # unchanged: nothing written
+
+    store.replace_page(*make_page("http://example.test/http", ["Send If-None-Match with the stored ETag.", "Other."]))
+    assert store.search_bm25("caching") == []  # a re-stored page waits for the next pass
+    new_first = next(i for i, c in store.source_chunks("s1") if c.chunk_number == 0)
+    store.set_inbound_text("s1", {new_first: "caching"})
+    assert [i for i, _ in store.search_bm25("caching")] == [new_first]
+    assert store.set_inbound_text("s1", {}) == 1  # a chunk left out has no inbound text any more
+    assert store.search_bm25("caching") == []
+
+
 @pytest.mark.parametrize("query", ['Session.get()', '--no-cache', 'what is "quoted"?', 'a AND (b OR', 'NEAR(x y)', '*', ''])
 def test_bm25_never_breaks_on_user_text(store: Store, query: str) -> None:
     page, chunks, hashes = make_page("http://example.test/a", ["Session.get returns a response; no-cache header"])

@@ -159,6 +159,18 @@ class Store(Protocol):
         """Set the search prior of each page in `priors` ({url: prior})."""
         ...
 
+    def source_chunks(self, source: str) -> list[tuple[int, Chunk]]:
+        """Return every chunk of a source with its id, page by page in chunk order."""
+        ...
+
+    def set_inbound_text(self, source: str, texts: Mapping[int, str]) -> int:
+        """Index the text of the site's links to each chunk of `source` ({chunk id: text}; "" for a chunk not in it).
+
+        Replacing a page indexes its new chunks with none, until this is called again
+        (after every crawl). Return how many chunks changed.
+        """
+        ...
+
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]: ...
 
     def close(self) -> None: ...

@@ -9,8 +9,9 @@ terms are OR-ed, because a question rarely repeats every word of its answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from docshelf.models import Chunk
+from docshelf.models import Chunk, SectionStart
 
 # Identifiers keep their dots and underscores ("os.makedirs", "exist_ok",
 # "Session.get"); the FTS tokenizer treats "_" as a word character and splits
@@ -21,6 +22,39 @@ _TERM = re.compile(r"[A-Za-z0-9_]+(?:[.:][A-Za-z0-9_]+)*")
 STOPWORDS = frozenset(
     ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "use", "using", "very", "was", "way", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "want", "need", "get", "make", "instead", "without", "via", "one"]
 )
+
+
+_IDENT_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_COMPOUND = re.compile(r"\b\w*(?:_\w+|[a-z][A-Z]\w*)\b")
+
+
+def identifier_parts(text: str) -> str:
+    """Return the parts of compound identifiers in `text` (`exist_ok` → `exist ok`, `getJson` → `get json`).
+
+    Indexed beside the text so that a question in words finds the identifier.
+    """
+    parts: list[str] = []
+    for match in _COMPOUND.finditer(text):
+        parts.extend(p.lower() for p in _IDENT_PART.findall(match.group(0)))
+    return " ".join(parts)
+
+
+def fts_columns(
+    page_title: str, heading_path: Sequence[str], content: str, inbound: str = ""
+) -> tuple[str, str, str, str]:
+    """Return the SQLite shelf's indexed text of a chunk: (title, headings, body, inbound).
+
+    The full-text table is contentless, so this is the one place that text is made:
+    a chunk is indexed with it when stored, and re-indexed with it when its inbound
+    text changes or a migration rebuilds the table.
+    """
+    headings = " ".join(heading_path)
+    return (
+        page_title + " " + identifier_parts(page_title),
+        headings + " " + identifier_parts(headings),
+        content + "\n" + identifier_parts(content),
+        inbound + "\n" + identifier_parts(inbound) if inbound else "",
+    )
 
 
 def query_terms(text: str) -> list[str]:
@@ -45,5 +79,10 @@ def match_expression(text: str) -> str | None:
 
 def chunk_headings(chunk: Chunk) -> list[str]:
     """Return the headings of every section a chunk holds, each once, top down: what its headings field indexes."""
-    paths = [s.heading_path for s in chunk.sections] or [chunk.heading_path]
+    return section_headings(chunk.heading_path, chunk.sections)
+
+
+def section_headings(heading_path: Sequence[str], sections: Sequence[SectionStart]) -> list[str]:
+    """Return the headings of a chunk's sections (or of its heading path when it holds one), each once."""
+    paths = [s.heading_path for s in sections] or [heading_path]
     return list(dict.fromkeys(h for path in paths for h in path))

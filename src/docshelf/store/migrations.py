@@ -149,6 +149,40 @@ def m009_navigation_by_entries(conn: apsw.Connection) -> None:
     m007_version_series(conn)
 
 
+def m010_inbound_text(conn: apsw.Connection) -> None:
+    """Give chunks the text of the site's links to them, indexed as a fourth full-text column `inbound`.
+
+    The full-text table is contentless, so it is rebuilt from the chunks (with `fts_columns`,
+    as a chunk is indexed when stored). Inbound text starts empty: the pass after the next
+    crawl of each source (ingest.attach_inbound_text) fills it in.
+    """
+    import json
+
+    from docshelf.store.base import sections_from_json
+    from docshelf.store.fts import fts_columns, section_headings
+
+    conn.execute(
+        """
+        ALTER TABLE chunks ADD COLUMN inbound TEXT NOT NULL DEFAULT '';
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, headings, body, inbound,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        """
+    )
+    rows = conn.execute(
+        """SELECT c.id, coalesce(p.title, ''), c.heading_path, c.sections, c.content
+           FROM chunks c LEFT JOIN pages p ON p.url = c.url"""
+    )
+    conn.executemany(
+        "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, ?)",
+        [(chunk_id, *fts_columns(title, section_headings(json.loads(path), sections_from_json(sections)), content))
+         for chunk_id, title, path, sections, content in rows],
+    )
+
+
 def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
@@ -168,6 +202,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m007_version_series", m007_version_series),
     ("m008_chunk_sections", m008_chunk_sections),
     ("m009_navigation_by_entries", m009_navigation_by_entries),
+    ("m010_inbound_text", m010_inbound_text),
 ]
 
 

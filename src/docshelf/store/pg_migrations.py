@@ -377,6 +377,33 @@ def m009_version_series(cur: psycopg.Cursor) -> None:
         cur.execute("UPDATE docshelf_pages SET prior = least(prior, %s) WHERE url = %s", (PRIORS["release_notes"], url))
 
 
+def m012_inbound_text(cur: psycopg.Cursor) -> None:
+    """Index the text of the site's links to each chunk (docshelf.inbound) in `fts`, labelled B as headings are.
+
+    `index_inbound` holds it, prepared like `index_terms` (identifier parts added). A
+    generated column's expression cannot be altered in place before PostgreSQL 17, so
+    `fts` and its index are made again, as m002 made them plus the new column. The label
+    only matters to SQL users' own weights: docshelf_bm25 weighs all four alike, so inbound
+    words count as much as heading and body words. Inbound text starts empty: the pass
+    after the next crawl of each source (ingest.attach_inbound_text) fills it in.
+    """
+    cur.execute(
+        """
+        ALTER TABLE site_pages ADD COLUMN IF NOT EXISTS index_inbound text;
+        ALTER TABLE site_pages DROP COLUMN IF EXISTS fts;
+        ALTER TABLE site_pages ADD COLUMN fts tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
+            || setweight(to_tsvector('english'::regconfig, coalesce(index_headings, '')), 'B')
+            || setweight(to_tsvector('english'::regconfig, coalesce(summary, '')), 'C')
+            || to_tsvector('english'::regconfig, coalesce(content, '') || ' ' || coalesce(index_terms, ''))
+            || setweight(to_tsvector('english'::regconfig, coalesce(index_inbound, '')), 'B')
+        ) STORED;
+        ALTER TABLE site_pages ALTER COLUMN fts SET STORAGE MAIN;
+        CREATE INDEX IF NOT EXISTS docshelf_site_pages_fts ON site_pages USING gin (fts);
+        """
+    )
+
+
 def _recompute_priors(cur: psycopg.Cursor) -> None:
     from docshelf.page_kind import page_prior
 
@@ -415,6 +442,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m009_version_series", m009_version_series),
     ("m010_chunk_sections", m010_chunk_sections),
     ("m011_navigation_by_entries", m011_navigation_by_entries),
+    ("m012_inbound_text", m012_inbound_text),
 ]
 
 

@@ -39,9 +39,8 @@ from docshelf.errors import ModelMismatchError, StoreError
 from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
 from docshelf.records import MODELS_BY_DIM
 from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
-from docshelf.store.fts import chunk_headings, query_terms
+from docshelf.store.fts import chunk_headings, identifier_parts, query_terms
 from docshelf.store.pg_migrations import apply_migrations
-from docshelf.store.sqlite import identifier_parts
 
 T = TypeVar("T")
 
@@ -129,6 +128,14 @@ def index_text(page_title: str, chunk: Chunk) -> tuple[str, str]:
     headings = " ".join([page_title, *chunk_headings(chunk)])
     dotted = " ".join(m.group(0).replace(".", " ") for m in _DOTTED.finditer(chunk.content))
     return headings + " " + identifier_parts(headings), identifier_parts(chunk.content) + " " + dotted
+
+
+def inbound_index_text(text: str) -> str:
+    """Return the indexed form of a chunk's inbound link text: the text and its identifiers' parts, as for the body."""
+    if not text:
+        return ""
+    dotted = " ".join(m.group(0).replace(".", " ") for m in _DOTTED.finditer(text))
+    return f"{text} {identifier_parts(text)} {dotted}".rstrip()
 
 
 class PostgresStore:
@@ -521,6 +528,29 @@ class PostgresStore:
                             [(prior, url) for url, prior in priors.items()])
 
         self._run(f"setting the priors of {len(priors)} pages", update)
+
+    def source_chunks(self, source: str) -> list[tuple[int, Chunk]]:
+        rows = self._rows(
+            f"reading chunks of {source}",
+            _CHUNK_SQL.replace("SELECT ", "SELECT c.id, ", 1)
+            + " WHERE c.source = %s ORDER BY c.url, c.chunk_number",
+            (source,),
+        )
+        return [(r[0], _chunk(r[1:])) for r in rows]
+
+    def set_inbound_text(self, source: str, texts: Mapping[int, str]) -> int:
+        def write(cur: psycopg.Cursor) -> int:
+            cur.execute("SELECT id, coalesce(index_inbound, '') FROM site_pages WHERE source = %s", (source,))
+            changes = [
+                (new or None, chunk_id)
+                for chunk_id, old in cur.fetchall()
+                if (new := inbound_index_text(texts.get(chunk_id, ""))) != old
+            ]
+            if changes:
+                cur.executemany("UPDATE site_pages SET index_inbound = %s WHERE id = %s", changes)
+            return len(changes)
+
+        return self._run(f"setting the inbound link text of {source}", write)
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
         if not ids:

@@ -187,19 +187,21 @@ class JobManager:
         with self._lock:
             job.status, job.started_at = "running", utc_now()
         store = None
+        ending: dict[str, Any] = {}
         try:
             store = self._open(self.db)
             summary = Ingestor(store, self._embedder_factory, _JobProgress(job, self._lock)).add(
                 job.root, source=job.source, options=job.options)
-            with self._lock:
-                job.summary, job.status = summary.to_json(), "done"
+            ending = {"summary": summary.to_json(), "status": "done"}
         except Exception as exc:  # noqa: BLE001 -- a job must end with a status, whatever failed inside it
-            with self._lock:
-                job.error, job.status = f"{type(exc).__name__}: {exc}", "failed"
+            ending = {"error": f"{type(exc).__name__}: {exc}", "status": "failed"}
         finally:
             if store is not None:
                 store.close()
+            # Status and finish time change together: a reader that sees the job finished sees when.
             with self._lock:
+                for name, value in ending.items():
+                    setattr(job, name, value)
                 job.finished_at = utc_now()
 
 

@@ -113,6 +113,12 @@ if "lead_vector_pages" in FusionSettings.__dataclass_fields__:  # absent in chec
         ("lead: backed by vector top 10", FusionSettings(lead_vector_pages=10), None),
         ("lead: backed by vector top 50", FusionSettings(lead_vector_pages=50), None),
     ]
+if "vector_lead" in FusionSettings.__dataclass_fields__:
+    ABLATIONS += [
+        ("vector lead off", FusionSettings(vector_lead=None), None),
+        ("vector lead 0.05", FusionSettings(vector_lead=0.05), None),
+        ("vector lead 0.15", FusionSettings(vector_lead=0.15), None),
+    ]
 
 
 def table(rows: list[tuple[str, dict]]) -> str:

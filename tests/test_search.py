@@ -97,3 +97,22 @@ def test_a_packed_chunk_is_cited_at_the_section_that_matches(tmp_path: Path) -> 
     assert best_section(chunk, _cite_terms("pip install")).anchor == "install"
     assert best_section(chunk, _cite_terms("nothing in common")).anchor == "widgets"
     assert chunk.cite_urls == ["http://w.test/#widgets", "http://w.test/#install", "http://w.test/#cache"]
+
+
+def test_a_page_the_vectors_single_out_by_a_margin_leads(shelf) -> None:
+    from docshelf.models import Chunk
+
+    store, embedder = shelf
+    searcher = HybridSearcher(store, lambda: embedder)
+    chunks = {i: Chunk(url=f"http://w.test/{page}.html", source="w", chunk_number=i, title="", summary="", content="")
+              for i, page in enumerate(["a", "a", "b", "c"])}
+    # the second chunk of the same page does not count as the runner-up: the margin is to the next page
+    assert searcher._vector_lead([(0, 0.61), (1, 0.58), (2, 0.50), (3, 0.40)], chunks) == "http://w.test/a.html"
+    assert searcher._vector_lead([(0, 0.61), (2, 0.55), (3, 0.40)], chunks) is None
+    assert searcher._vector_lead([(0, 0.61)], chunks) is None
+    off = HybridSearcher(store, lambda: embedder, FusionSettings(vector_lead=None))
+    assert off._vector_lead([(0, 0.9), (2, 0.1)], chunks) is None
+    # with no lexical lead, the led page is ranked first in hybrid search
+    query = "what happens to rendered widgets when memory runs short"
+    vector_first = HybridSearcher(store, lambda: embedder).search(query, k=4, mode="vector")[0].page_url
+    assert ranked(shelf, query, vector_lead=0.0, lexical_lead=None)[0] == vector_first

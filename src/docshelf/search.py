@@ -139,33 +139,20 @@ class HybridSearcher:
         """Return the page BM25 ranks first by a clear margin that the vectors back, if any (see FusionSettings)."""
         if self.settings.lexical_lead is None:
             return None
-        best: dict[str, float] = {}
-        for chunk_id, score in bm25:
-            chunk = chunks.get(chunk_id)
-            if chunk is not None and chunk.url not in best:
-                best[chunk.url] = score * priors.get(chunk.url, 1.0)
+        best = {url: score * priors.get(url, 1.0) for url, score in _best_per_page(bm25, chunks).items()}
         top = sorted(best.items(), key=lambda item: -item[1])[:2]
         if len(top) < 2 or top[1][1] <= 0 or top[0][1] < self.settings.lexical_lead * top[1][1]:
             return None
         limit = self.settings.lead_vector_pages
-        if limit is not None and vector:
-            vector_pages = dict.fromkeys(chunks[i].url for i, _ in vector if i in chunks)
-            if top[0][0] not in list(vector_pages)[:limit]:
-                return None
+        if limit is not None and vector and top[0][0] not in list(_best_per_page(vector, chunks))[:limit]:
+            return None
         return top[0][0]
 
     def _vector_lead(self, vector: list[tuple[int, float]], chunks: dict[int, Chunk]) -> str | None:
         """Return the page the vectors rank first by a clear margin of similarity (see FusionSettings), if any."""
         if self.settings.vector_lead is None:
             return None
-        best: dict[str, float] = {}
-        for chunk_id, similarity in vector:
-            chunk = chunks.get(chunk_id)
-            if chunk is not None and chunk.url not in best:
-                best[chunk.url] = similarity
-                if len(best) == 2:
-                    break
-        ranked = list(best.items())
+        ranked = list(_best_per_page(vector, chunks).items())[:2]
         if len(ranked) == 2 and ranked[0][1] - ranked[1][1] >= self.settings.vector_lead:
             return ranked[0][0]
         return None
@@ -192,6 +179,16 @@ class HybridSearcher:
             if len(hits) >= k:
                 break
         return hits[:k]
+
+
+def _best_per_page(candidates: Sequence[tuple[int, float]], chunks: dict[int, Chunk]) -> dict[str, float]:
+    """Return each page's best score in a candidate list (best first), by page URL, in list order."""
+    best: dict[str, float] = {}
+    for chunk_id, score in candidates:
+        chunk = chunks.get(chunk_id)
+        if chunk is not None and chunk.url not in best:
+            best[chunk.url] = score
+    return best
 
 
 def reciprocal_rank_fusion(lists: Sequence[Sequence[tuple[int, float]]], k: int = 60) -> dict[int, float]:

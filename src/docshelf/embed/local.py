@@ -13,7 +13,7 @@ memory; threads sharing one session run as fast as one session per thread
 with 140 MB less memory, and faster than one session with two intra-op threads.
 
 The session runs an optimized graph of the same model (docshelf.embed.optimize:
-fused attention and GELU, int8 matrix multiplications), built on first use and
+fused attention and GELU; int8 matrix multiplications on request), built on first use and
 cached under DOCSHELF_HOME; `optimize=False` runs the file as shipped.
 """
 
@@ -86,7 +86,8 @@ class LocalMiniLM:
             If no optimized graph can be had, the plain one runs (and a warning is logged).
         int8: With `optimize`, run the dense layers as int8 matrix multiplications too:
             about 1.5× the plain model's throughput, vectors within cosine 0.999 of its
-            own; without, about 1.2×, vectors equal to within float rounding.
+            own but nearest neighbours in another order for many queries; without (the
+            default), about 1.2–1.3×, vectors equal to within float rounding.
         model_path: The model.onnx to run instead of the installed package's; it must
             still be the file docshelf pins (sha256), or loading raises ConfigError.
         tokenizer_path: Likewise for tokenizer.json.
@@ -103,7 +104,7 @@ class LocalMiniLM:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         intra_op_threads: int = 1,
         optimize: bool = True,
-        int8: bool = True,
+        int8: bool = False,
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
     ) -> None:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from docshelf.cli_shelf import ShelfContext
+from docshelf.cli.shelf import ShelfContext
 from docshelf.crawl import default_source_name
 from docshelf.crawl.base import CrawlOptions
 from docshelf.errors import DocshelfError

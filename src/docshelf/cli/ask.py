@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docshelf.cli_shelf import ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docshelf.cli_shelf import ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json
 from docshelf.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def enrich_command(shelf: ShelfContext, source: str | None, model: str | None, c
         DOCSHELF_LLM_MODEL=openai:gpt-4o-mini docshelf enrich --source flask
         docshelf enrich --model openai:gpt-4o-mini --context llm --json
     """
-    from docshelf.cli_progress import IngestProgress
+    from docshelf.cli.progress import IngestProgress
     from docshelf.ingest import Ingestor
 
     with config_errors(), IngestProgress(enabled=not as_json, crawling=False, enriching=True) as progress:

@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from docshelf.cli_ask import model_option
-from docshelf.cli_shelf import EXIT_CONFIG, ShelfContext, config_errors
+from docshelf.cli.ask import model_option
+from docshelf.cli.shelf import EXIT_CONFIG, ShelfContext, config_errors
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from docshelf import config
-from docshelf.cli_shelf import ShelfContext
-from docshelf.cli_shelf import config_errors as _errors
-from docshelf.cli_shelf import emit_json as _emit_json
+from docshelf.cli.shelf import ShelfContext
+from docshelf.cli.shelf import config_errors as _errors
+from docshelf.cli.shelf import emit_json as _emit_json
 
 if TYPE_CHECKING:
     from docshelf.records import ImportSummary, RecordFormat

@@ -33,6 +33,21 @@ class Source:
     """The crawl options it was added with (include/exclude globs, limits), reused on refresh."""
     created_at: str = field(default_factory=utc_now)
     last_crawl_at: str | None = None
+    packages: list[str] = field(default_factory=list)
+    """The packages (PyPI or npm names) the documentation is about, for matching a project's dependencies."""
+
+    @property
+    def base_name(self) -> str:
+        """The source's name without its version (`django` for `django@4.2`)."""
+        return self.name.partition("@")[0]
+
+    @property
+    def version(self) -> str:
+        """The documentation version this crawl holds ("4.2"), or "" when unversioned.
+
+        A version is part of the name (`base@version`, see `docshelf.versions`), so each version of a
+        source is a crawl of its own, refreshed and removed on its own."""
+        return self.name.partition("@")[2]
 
 
 @dataclass
@@ -69,6 +84,9 @@ class Page:
     embeds: bool = True
     """Whether the page's chunks get vectors: generated navigation (indexes, tables of contents) is
     searchable by BM25 but never embedded. Decided when the page is built; not stored."""
+    links: list[str] | None = None
+    """The page's outgoing links as crawled, kept so that a refresh answered 304 still follows them;
+    None when not known (imported pages, folders)."""
 
 
 @dataclass
@@ -85,6 +103,33 @@ class PageInfo:
     content_hash: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    changed_at: str | None = None
+    """When the page's content was last stored changed (first stored, or its Markdown differed)."""
+
+
+@dataclass(frozen=True)
+class PageChange:
+    """One line of a source's change log: a page a refresh added, changed or removed."""
+
+    source: str
+    url: str
+    change: Literal["added", "changed", "removed"]
+    at: str
+    """When the refresh that saw it stored it."""
+    diff_lines: int = 0
+    """Lines added plus lines removed in the page's Markdown (0 for added and removed pages)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "url": self.url, "change": self.change, "at": self.at,
+                "diff_lines": self.diff_lines}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """When a page was last fetched and when its content last changed."""
+
+    fetched_at: str
+    changed_at: str | None
 
 
 @dataclass(frozen=True)
@@ -179,12 +224,26 @@ class SearchHit:
     heading_path: list[str]
     content: str
     score: float
+    version: str = ""
+    """The version of the documentation the hit is from ("" when unversioned); `source` is then `base@version`."""
+    fetched_at: str | None = None
+    """When its page was last fetched."""
+    changed_at: str | None = None
+    """When its page's content last changed."""
+
+    @property
+    def freshness(self) -> str:
+        """Return "fetched 2026-12-01, changed 2026-11-20" (dates only), or "" when not known."""
+        return freshness_line(self.fetched_at, self.changed_at)
 
     def to_json(self) -> dict[str, Any]:
         """Return the `docshelf search --json` shape of this hit."""
         return {
             "url": self.url,
-            "source": self.source,
+            "source": self.source.partition("@")[0],
+            "version": self.version,
+            "fetched_at": self.fetched_at,
+            "changed_at": self.changed_at,
             "chunk_number": self.chunk_number,
             "title": self.title,
             "summary": self.summary,
@@ -192,3 +251,11 @@ class SearchHit:
             "content": self.content,
             "score": self.score,
         }
+
+
+def freshness_line(fetched_at: str | None, changed_at: str | None) -> str:
+    """Return "fetched 2026-12-01, changed 2026-11-20" from two ISO times (either may be missing)."""
+    parts = [f"fetched {fetched_at[:10]}"] if fetched_at else []
+    if changed_at:
+        parts.append(f"changed {changed_at[:10]}")
+    return ", ".join(parts)

@@ -17,16 +17,13 @@ from docshelf.errors import DocshelfError
 from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats
 from docshelf.search import HybridSearcher
 from docshelf.store.base import Store
+from docshelf.versions import NotOnShelfError, ShelfVersions, UnknownVersionError
 
 MAX_OUTPUT_CHARS = 12_000
 """Size cap of one Markdown result: about 3k tokens, small enough for any agent's context."""
 MAX_K = 30
 MAX_PAGE_LIMIT = 200
 DEFAULT_READ_CHUNKS = 20
-
-
-class NotOnShelfError(DocshelfError):
-    """A source or page the caller named is not on the shelf; the message says what is."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from docshelf.models import Chunk, Enrichment, Page, PageInfo, SectionStart, Source, SourceStats
+from docshelf.models import Chunk, Enrichment, Freshness, Page, PageChange, PageInfo, SectionStart, Source, SourceStats
 
 NOT_EMBEDDED = ""
 """The embed hash of a chunk that is never embedded (generated navigation: searchable by BM25 only)."""
@@ -55,7 +55,12 @@ class Store(Protocol):
     def list_sources(self) -> list[SourceStats]: ...
 
     def remove_source(self, name: str) -> int:
-        """Delete a source with its pages, chunks and vectors; return pages removed."""
+        """Delete a source (one version: `name` is its key) with its pages, chunks, vectors and change log;
+        return pages removed."""
+        ...
+
+    def set_source_packages(self, name: str, packages: Sequence[str]) -> None:
+        """Record the packages a source (key) documents, replacing those it had."""
         ...
 
     # -- pages ----------------------------------------------------------------
@@ -77,7 +82,23 @@ class Store(Protocol):
         ...
 
     def touch_page(self, url: str, fetched_at: str) -> None:
-        """Mark an unchanged page as seen now."""
+        """Mark an unchanged page as seen now (its last change stays what it was)."""
+        ...
+
+    def page_links(self, source: str) -> dict[str, list[str]]:
+        """Return the outgoing links stored with each page of a source that has them."""
+        ...
+
+    def page_freshness(self, urls: Sequence[str]) -> dict[str, Freshness]:
+        """Return when each known page was last fetched and last changed."""
+        ...
+
+    def record_changes(self, changes: Sequence[PageChange]) -> None:
+        """Append pages added, changed and removed by a refresh to their source's change log."""
+        ...
+
+    def list_changes(self, source: str, since: str | None = None) -> list[PageChange]:
+        """Return a source's change log (key), oldest first, from `since` (an ISO date or time) when given."""
         ...
 
     def remove_pages(self, source: str, urls: Iterable[str]) -> int: ...

@@ -183,6 +183,33 @@ def m010_inbound_text(conn: apsw.Connection) -> None:
     )
 
 
+def m012_versions_and_freshness(conn: apsw.Connection) -> None:
+    """Give sources a version and the packages they document, pages when they last changed and their
+    outgoing links, and keep a log of what each refresh changed.
+
+    Existing sources become unversioned (their key stays their name: nothing moves); a page's
+    last change is taken to be its last fetch, the best the shelf knows.
+    """
+    conn.execute(
+        """
+        ALTER TABLE sources ADD COLUMN version TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sources ADD COLUMN packages TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE pages ADD COLUMN changed_at TEXT;
+        ALTER TABLE pages ADD COLUMN links TEXT;
+        UPDATE pages SET changed_at = fetched_at WHERE status = 'ok';
+        CREATE TABLE page_changes(
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            url TEXT NOT NULL,
+            change TEXT NOT NULL CHECK (change IN ('added', 'changed', 'removed')),
+            diff_lines INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX page_changes_by_source ON page_changes(source, at);
+        """
+    )
+
+
 def _recompute_priors(conn: apsw.Connection) -> None:
     from docshelf.page_kind import page_prior
 
@@ -203,6 +230,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m008_chunk_sections", m008_chunk_sections),
     ("m009_navigation_by_entries", m009_navigation_by_entries),
     ("m010_inbound_text", m010_inbound_text),
+    ("m012_versions_and_freshness", m012_versions_and_freshness),
 ]
 
 

@@ -404,6 +404,33 @@ def m012_inbound_text(cur: psycopg.Cursor) -> None:
     )
 
 
+def m014_versions_and_freshness(cur: psycopg.Cursor) -> None:
+    """Give sources a version and the packages they document, pages when they last changed and their
+    outgoing links, and keep a log of what each refresh changed (as the SQLite shelf's m012).
+
+    Existing sources become unversioned (their key stays their name: nothing moves); a page's
+    last change is taken to be its last fetch, the best the shelf knows.
+    """
+    cur.execute(
+        """
+        ALTER TABLE docshelf_sources ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT '',
+            ADD COLUMN IF NOT EXISTS packages jsonb NOT NULL DEFAULT '[]'::jsonb;
+        ALTER TABLE docshelf_pages ADD COLUMN IF NOT EXISTS changed_at text,
+            ADD COLUMN IF NOT EXISTS links jsonb;
+        UPDATE docshelf_pages SET changed_at = fetched_at WHERE status = 'ok';
+        CREATE TABLE docshelf_page_changes (
+            id bigserial PRIMARY KEY,
+            source text NOT NULL,
+            url text NOT NULL,
+            change text NOT NULL CHECK (change IN ('added', 'changed', 'removed')),
+            diff_lines integer NOT NULL DEFAULT 0,
+            at text NOT NULL
+        );
+        CREATE INDEX docshelf_page_changes_by_source ON docshelf_page_changes (source, at);
+        """
+    )
+
+
 def _recompute_priors(cur: psycopg.Cursor) -> None:
     from docshelf.page_kind import page_prior
 
@@ -443,6 +470,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m010_chunk_sections", m010_chunk_sections),
     ("m011_navigation_by_entries", m011_navigation_by_entries),
     ("m012_inbound_text", m012_inbound_text),
+    ("m014_versions_and_freshness", m014_versions_and_freshness),
 ]
 
 

@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from docshelf.errors import ModelMismatchError, StoreError
-from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
+from docshelf.models import Chunk, Enrichment, Freshness, Page, PageChange, PageInfo, Source, SourceStats, utc_now
 from docshelf.records import MODELS_BY_DIM
 from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
 from docshelf.store.fts import chunk_headings, identifier_parts, query_terms
@@ -269,24 +269,29 @@ class PostgresStore:
     def upsert_source(self, source: Source) -> None:
         self._execute(
             f"saving source {source.name}",
-            """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at) VALUES (%s, %s, %s, %s, %s)
+            """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at, version, packages)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (name) DO UPDATE SET root = excluded.root, options = excluded.options,
-               last_crawl_at = COALESCE(excluded.last_crawl_at, docshelf_sources.last_crawl_at)""",
-            (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at),
+               last_crawl_at = COALESCE(excluded.last_crawl_at, docshelf_sources.last_crawl_at),
+               version = excluded.version, packages = excluded.packages""",
+            (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at,
+             source.version, Jsonb(source.packages)),
         )
 
     def get_source(self, name: str) -> Source | None:
         rows = self._rows(
-            f"reading source {name}",
-            "SELECT name, root, options::text, created_at, last_crawl_at FROM docshelf_sources WHERE name = %s",
-            (name,),
+            f"reading source {name}", f"SELECT {_SOURCE_COLUMNS} FROM docshelf_sources s WHERE s.name = %s", (name,)
         )
         return _source(rows[0]) if rows else None
+
+    def set_source_packages(self, name: str, packages: Sequence[str]) -> None:
+        self._execute(f"saving the packages of {name}", "UPDATE docshelf_sources SET packages = %s WHERE name = %s",
+                      (Jsonb(list(packages)), name))
 
     def list_sources(self) -> list[SourceStats]:
         rows = self._rows(
             "listing sources",
-            """SELECT s.name, s.root, s.options::text, s.created_at, s.last_crawl_at,
+            f"""SELECT {_SOURCE_COLUMNS},
                    (SELECT count(*) FROM docshelf_pages p WHERE p.source = s.name AND p.status = 'ok'),
                    (SELECT count(*) FROM docshelf_pages p WHERE p.source = s.name AND p.status = 'failed'),
                    (SELECT count(*) FROM docshelf_pages p WHERE p.source = s.name AND p.status = 'skipped'),
@@ -294,7 +299,7 @@ class PostgresStore:
                    (SELECT count(*) FROM site_pages c WHERE c.source = s.name AND c.embedding IS NOT NULL)
                FROM docshelf_sources s ORDER BY s.name COLLATE "C" """,
         )
-        return [SourceStats(_source(r[:5]), *r[5:]) for r in rows]
+        return [SourceStats(_source(r[:7]), *r[7:]) for r in rows]
 
     def remove_source(self, name: str) -> int:
         def remove(cur: psycopg.Cursor) -> int:
@@ -303,6 +308,7 @@ class PostgresStore:
             cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, name))
             cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (name,))
             cur.execute("DELETE FROM docshelf_sources WHERE name = %s", (name,))
+            cur.execute("DELETE FROM docshelf_page_changes WHERE source = %s", (name,))
             return len(urls)
 
         return self._run(f"removing source {name}", remove)
@@ -347,6 +353,37 @@ class PostgresStore:
             "UPDATE docshelf_pages SET fetched_at = %s, status = 'ok', error = NULL WHERE url = %s",
             (fetched_at, url),
         )
+
+    def page_links(self, source: str) -> dict[str, list[str]]:
+        rows = self._rows(f"reading the links of {source}",
+                          "SELECT url, links FROM docshelf_pages WHERE source = %s AND links IS NOT NULL", (source,))
+        return {url: list(links) for url, links in rows}
+
+    def page_freshness(self, urls: Sequence[str]) -> dict[str, Freshness]:
+        if not urls:
+            return {}
+        rows = self._rows("reading page dates",
+                          "SELECT url, fetched_at, changed_at FROM docshelf_pages WHERE url = ANY(%s)", (list(urls),))
+        return {url: Freshness(fetched, changed) for url, fetched, changed in rows}
+
+    def record_changes(self, changes: Sequence[PageChange]) -> None:
+        def write(cur: psycopg.Cursor) -> None:
+            cur.executemany(
+                "INSERT INTO docshelf_page_changes(source, url, change, diff_lines, at) VALUES (%s, %s, %s, %s, %s)",
+                [(c.source, c.url, c.change, c.diff_lines, c.at) for c in changes],
+            )
+
+        if changes:
+            self._run(f"logging {len(changes)} page changes", write)
+
+    def list_changes(self, source: str, since: str | None = None) -> list[PageChange]:
+        rows = self._rows(
+            f"reading the changes of {source}",
+            """SELECT source, url, change, at, diff_lines FROM docshelf_page_changes
+               WHERE source = %s AND at >= %s ORDER BY id""",
+            (source, since or ""),
+        )
+        return [PageChange(*r) for r in rows]
 
     def remove_pages(self, source: str, urls: Iterable[str]) -> int:
         urls = list(urls)
@@ -668,14 +705,17 @@ def _adopt_rows(cur: psycopg.Cursor) -> None:
 def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
     cur.execute(
         """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at,
-                                      status, error, prior)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                      status, error, prior, changed_at, links)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
            markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
            last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-           status = excluded.status, error = excluded.error, prior = excluded.prior""",
+           status = excluded.status, error = excluded.error, prior = excluded.prior,
+           changed_at = coalesce(excluded.changed_at, docshelf_pages.changed_at),
+           links = coalesce(excluded.links, docshelf_pages.links)""",
         (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
-         page.last_modified, page.fetched_at, page.status, page.error, page.prior),
+         page.last_modified, page.fetched_at, page.status, page.error, page.prior,
+         page.fetched_at if page.status == "ok" else None, None if page.links is None else Jsonb(page.links)),
     )
 
 
@@ -686,7 +726,9 @@ _INSERT_CHUNK = """INSERT INTO site_pages(url, chunk_number, title, summary, con
 
 _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     (SELECT count(*) FROM site_pages c WHERE c.url = p.url), p.fetched_at, p.error,
-    p.content_hash, p.etag, p.last_modified FROM docshelf_pages p"""
+    p.content_hash, p.etag, p.last_modified, p.changed_at FROM docshelf_pages p"""
+
+_SOURCE_COLUMNS = "s.name, s.root, s.options::text, s.created_at, s.last_crawl_at, s.version, s.packages::text"
 
 # metadata_text keeps the key order docshelf wrote (jsonb sorts keys); it is
 # used only while it still says what the jsonb column says, so a row edited
@@ -698,13 +740,14 @@ _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.co
 
 
 def _source(row: Sequence) -> Source:
-    return Source(name=row[0], root=row[1], options=json.loads(row[2]), created_at=row[3], last_crawl_at=row[4])
+    return Source(name=row[0], root=row[1], options=json.loads(row[2]), created_at=row[3], last_crawl_at=row[4],
+                  packages=json.loads(row[6]))
 
 
 def _page_info(row: Sequence) -> PageInfo:
     return PageInfo(
         url=row[0], source=row[1], title=row[2], status=row[3], chunks=row[4], fetched_at=row[5],
-        error=row[6], content_hash=row[7], etag=row[8], last_modified=row[9],
+        error=row[6], content_hash=row[7], etag=row[8], last_modified=row[9], changed_at=row[10],
     )
 
 

@@ -16,7 +16,7 @@ import apsw
 import numpy as np
 
 from docshelf.errors import ModelMismatchError, StoreError
-from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
+from docshelf.models import Chunk, Enrichment, Freshness, Page, PageChange, PageInfo, Source, SourceStats, utc_now
 from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
 from docshelf.store.fts import chunk_headings, fts_columns, identifier_parts, match_expression, section_headings
 from docshelf.store.migrations import apply_migrations
@@ -138,19 +138,26 @@ class SQLiteStore:
     def upsert_source(self, source: Source) -> None:
         with self.atomic():
             self.conn.execute(
-                """INSERT INTO sources(name, root, options, created_at, last_crawl_at) VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO sources(name, root, options, created_at, last_crawl_at, version, packages)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(name) DO UPDATE SET root = excluded.root, options = excluded.options,
-                   last_crawl_at = COALESCE(excluded.last_crawl_at, sources.last_crawl_at)""",
-                (source.name, source.root, json.dumps(source.options), source.created_at, source.last_crawl_at),
+                   last_crawl_at = COALESCE(excluded.last_crawl_at, sources.last_crawl_at),
+                   version = excluded.version, packages = excluded.packages""",
+                (source.name, source.root, json.dumps(source.options), source.created_at, source.last_crawl_at,
+                 source.version, json.dumps(source.packages)),
             )
 
     def get_source(self, name: str) -> Source | None:
-        rows = self._rows("SELECT name, root, options, created_at, last_crawl_at FROM sources WHERE name = ?", (name,))
+        rows = self._rows(f"SELECT {_SOURCE_COLUMNS} FROM sources s WHERE s.name = ?", (name,))
         return _source(rows[0]) if rows else None
+
+    def set_source_packages(self, name: str, packages: Sequence[str]) -> None:
+        with self.atomic():
+            self.conn.execute("UPDATE sources SET packages = ? WHERE name = ?", (json.dumps(list(packages)), name))
 
     def list_sources(self) -> list[SourceStats]:
         rows = self._rows(
-            """SELECT s.name, s.root, s.options, s.created_at, s.last_crawl_at,
+            f"""SELECT {_SOURCE_COLUMNS},
                    (SELECT count(*) FROM pages p WHERE p.source = s.name AND p.status = 'ok'),
                    (SELECT count(*) FROM pages p WHERE p.source = s.name AND p.status = 'failed'),
                    (SELECT count(*) FROM pages p WHERE p.source = s.name AND p.status = 'skipped'),
@@ -158,7 +165,7 @@ class SQLiteStore:
                    (SELECT count(*) FROM chunks c WHERE c.source = s.name AND c.embedded = 1)
                FROM sources s ORDER BY s.name"""
         )
-        return [SourceStats(_source(r[:5]), *r[5:]) for r in rows]
+        return [SourceStats(_source(r[:7]), *r[7:]) for r in rows]
 
     def remove_source(self, name: str) -> int:
         with self.atomic():
@@ -166,6 +173,7 @@ class SQLiteStore:
             self._delete_chunks_of(urls)
             self.conn.execute("DELETE FROM pages WHERE source = ?", (name,))
             self.conn.execute("DELETE FROM sources WHERE name = ?", (name,))
+            self.conn.execute("DELETE FROM page_changes WHERE source = ?", (name,))
         return len(urls)
 
     # -- pages ---------------------------------------------------------------
@@ -201,6 +209,32 @@ class SQLiteStore:
     def touch_page(self, url: str, fetched_at: str) -> None:
         with self.atomic():
             self.conn.execute("UPDATE pages SET fetched_at = ?, status = 'ok', error = NULL WHERE url = ?", (fetched_at, url))
+
+    def page_links(self, source: str) -> dict[str, list[str]]:
+        rows = self._rows("SELECT url, links FROM pages WHERE source = ? AND links IS NOT NULL", (source,))
+        return {url: json.loads(links) for url, links in rows}
+
+    def page_freshness(self, urls: Sequence[str]) -> dict[str, Freshness]:
+        if not urls:
+            return {}
+        rows = self._rows(
+            "SELECT url, fetched_at, changed_at FROM pages WHERE url IN (%s)" % ",".join("?" * len(urls)), list(urls)
+        )
+        return {url: Freshness(fetched, changed) for url, fetched, changed in rows}
+
+    def record_changes(self, changes: Sequence[PageChange]) -> None:
+        with self.atomic():
+            self.conn.executemany(
+                "INSERT INTO page_changes(source, url, change, diff_lines, at) VALUES (?, ?, ?, ?, ?)",
+                [(c.source, c.url, c.change, c.diff_lines, c.at) for c in changes],
+            )
+
+    def list_changes(self, source: str, since: str | None = None) -> list[PageChange]:
+        rows = self._rows(
+            "SELECT source, url, change, at, diff_lines FROM page_changes WHERE source = ? AND at >= ? ORDER BY id",
+            (source, since or ""),
+        )
+        return [PageChange(*r) for r in rows]
 
     def remove_pages(self, source: str, urls: Iterable[str]) -> int:
         urls = list(urls)
@@ -439,14 +473,17 @@ class SQLiteStore:
     def _upsert_page(self, page: Page) -> None:
         self.conn.execute(
             """INSERT INTO pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at, status,
-                                 error, prior)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 error, prior, changed_at, links)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'ok' THEN ? END, ?)
                ON CONFLICT(url) DO UPDATE SET source = excluded.source, title = excluded.title,
                markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
                last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-               status = excluded.status, error = excluded.error, prior = excluded.prior""",
+               status = excluded.status, error = excluded.error, prior = excluded.prior,
+               changed_at = coalesce(excluded.changed_at, pages.changed_at),
+               links = coalesce(excluded.links, pages.links)""",
             (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
-             page.last_modified, page.fetched_at, page.status, page.error, page.prior),
+             page.last_modified, page.fetched_at, page.status, page.error, page.prior,
+             page.status, page.fetched_at, None if page.links is None else json.dumps(page.links)),
         )
 
     def _insert_chunk(self, chunk: Chunk, page_title: str, embed_hash: str, embedded: bool) -> int:
@@ -478,20 +515,23 @@ class SQLiteStore:
 
 _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     (SELECT count(*) FROM chunks c WHERE c.url = p.url), p.fetched_at, p.error,
-    p.content_hash, p.etag, p.last_modified FROM pages p"""
+    p.content_hash, p.etag, p.last_modified, p.changed_at FROM pages p"""
+
+_SOURCE_COLUMNS = "s.name, s.root, s.options, s.created_at, s.last_crawl_at, s.version, s.packages"
 
 _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path,
     c.anchor, c.metadata, c.updated_dt, c.context, c.enriched_by, c.sections FROM chunks c"""
 
 
 def _source(row: Sequence) -> Source:
-    return Source(name=row[0], root=row[1], options=json.loads(row[2]), created_at=row[3], last_crawl_at=row[4])
+    return Source(name=row[0], root=row[1], options=json.loads(row[2]), created_at=row[3], last_crawl_at=row[4],
+                  packages=json.loads(row[6]))
 
 
 def _page_info(row: Sequence) -> PageInfo:
     return PageInfo(
         url=row[0], source=row[1], title=row[2], status=row[3], chunks=row[4], fetched_at=row[5],
-        error=row[6], content_hash=row[7], etag=row[8], last_modified=row[9],
+        error=row[6], content_hash=row[7], etag=row[8], last_modified=row[9], changed_at=row[10],
     )
 
 

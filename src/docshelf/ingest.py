@@ -13,9 +13,10 @@ finishes the missing enrichments and vectors.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,9 +31,10 @@ from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
 from docshelf.inbound import ChunkAnchors, chunk_texts
-from docshelf.models import Chunk, Page, Source, utc_now
+from docshelf.models import Chunk, Page, PageChange, Source, utc_now
 from docshelf.page_kind import PRIORS, names_a_version, page_prior, profile_page, version_series
 from docshelf.store.base import NOT_EMBEDDED, Store
+from docshelf.versions import source_key, split_key
 
 if TYPE_CHECKING:
     from docshelf.enrich_llm import LLMEnricher
@@ -143,6 +145,7 @@ def build_chunks(fetched: Fetched, source: str, settings: IndexSettings = IndexS
         last_modified=fetched.last_modified,
         prior=PRIORS[kind],
         embeds=settings.embed_navigation or kind != "navigation",
+        links=list(fetched.links),
     )
     url_path = urlsplit(fetched.url).path
     chunks = [
@@ -248,46 +251,77 @@ class Ingestor:
             self.store.bind_embedder(self._embedder.model_id, self._embedder.dim)
         return self._embedder
 
-    def add(self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions()) -> IngestSummary:
-        """Crawl `root` into the shelf under `source` (derived from the root when None); return the summary."""
-        return asyncio.run(self.add_async(root, source=source, options=options))
+    def add(self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions(),
+            version: str | None = None, packages: Sequence[str] = ()) -> IngestSummary:
+        """Crawl `root` into the shelf under `source` (derived from the root when None); return the summary.
+
+        Args:
+            version: the version the documentation is of; None detects it (see `source_for`).
+            packages: packages the documentation is about, added to those the source records.
+        """
+        return asyncio.run(self.add_async(root, source=source, options=options, version=version, packages=packages))
+
+    async def source_for(self, root: str, source: str | None = None, version: str | None = None) -> str:
+        """Return the key (`name@version`) a crawl of `root` is stored under.
+
+        `source` may be `name` or `name@version`. Without a version: the version of the source
+        already added from this root (a refresh), else the version the site states
+        (docshelf.crawl.version), else unversioned. A default name leaves out the URL's version segment.
+        """
+        from docshelf.crawl.version import detect_version, without_version
+
+        name, stated = split_key(source) if source else (default_source_name(without_version(root)), "")
+        if version or stated:
+            return source_key(name, version or stated)
+        same_root = [s.source.name for s in self.store.list_sources()
+                     if s.source.base_name == name and s.source.root == root]
+        if same_root:
+            return same_root[0]
+        return source_key(name, await detect_version(root))
 
     async def add_async(
-        self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions()
+        self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions(),
+        version: str | None = None, packages: Sequence[str] = (),
     ) -> IngestSummary:
         started = time.monotonic()
-        name = source or default_source_name(root)
         self.embedder()  # fail fast on a model mismatch, before any network
+        name = await self.source_for(root, source, version)
         existing = self.store.get_source(name)
         stored_options = _options_json(options) | _kept_options(existing)
+        kept_packages = list(dict.fromkeys([*(existing.packages if existing else []), *packages]))
+        created_at = existing.created_at if existing else utc_now()
         self.store.upsert_source(
-            Source(name=name, root=root, options=stored_options,
-                   created_at=existing.created_at if existing else utc_now())
+            Source(name=name, root=root, options=stored_options, created_at=created_at, packages=kept_packages)
         )
         summary = IngestSummary(source=name)
         duplicates = NearDuplicates() if self.settings.dedup else None
         known = self.store.page_states(name)
+        changes = _ChangeLog(name, refresh=existing is not None)
         stages = _Stages(self.enricher is not None)
         async with stages.running(self._enrich_pending(name, stages), self._embed_pending(name, summary, stages)):
-            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks, duplicates)
+            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks, duplicates,
+                                                changes)
             if seen is not None:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
+                changes.removed(url for url in gone if known[url].status == "ok")
             mark_version_series(self.store, name)
             attach_inbound_text(self.store, name)
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
         summary.shared_vectors = duplicates.shared if duplicates is not None else 0
+        if changes.entries:
+            self.store.record_changes(changes.entries)
         self.store.upsert_source(
-            Source(name=name, root=root, options=stored_options,
-                   created_at=existing.created_at if existing else utc_now(), last_crawl_at=utc_now())
+            Source(name=name, root=root, options=stored_options, created_at=created_at, last_crawl_at=utc_now(),
+                   packages=kept_packages)
         )
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
 
     async def _crawl_into_shelf(
         self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event,
-        duplicates: NearDuplicates | None,
+        duplicates: NearDuplicates | None, changes: _ChangeLog,
     ) -> set[str] | None:
         """Store every crawled page; return the URLs seen when the crawl was complete, else None."""
 
@@ -298,10 +332,11 @@ class Ingestor:
             return info.etag, info.last_modified
 
         seen: set[str] = set()
-        crawler = crawl(root, options, validators=validators)
+        links = self.store.page_links(name)
+        crawler = crawl(root, options, validators=validators, known_links=links.get)
         async for outcome in crawler:
             seen.add(outcome.url)
-            status = self._store_outcome(outcome, name, known, summary, duplicates)
+            status = self._store_outcome(outcome, name, known, summary, duplicates, changes)
             self.progress.page(outcome.url, status)
             if status == "ok":
                 wake.set()
@@ -309,7 +344,8 @@ class Ingestor:
         return seen if getattr(crawler, "complete", False) else None
 
     def _store_outcome(
-        self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary, duplicates: NearDuplicates | None
+        self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary, duplicates: NearDuplicates | None,
+        changes: _ChangeLog,
     ) -> str:
         if outcome.not_modified:
             self.store.touch_page(outcome.url, utc_now())
@@ -329,7 +365,9 @@ class Ingestor:
             summary.pages_unchanged += 1
             return "unchanged"
         hashes = [_embed_hash(chunk, duplicates) if page.embeds else NOT_EMBEDDED for chunk in chunks]
+        old_markdown = self.store.get_page_markdown(page.url) if changes.refresh and previous is not None else None
         pending = self.store.replace_page(page, chunks, hashes)
+        changes.stored(page, previous, old_markdown)
         summary.pages_ok += 1
         summary.chunks += len(chunks)
         self.progress.chunks_added(pending)
@@ -441,6 +479,39 @@ class Ingestor:
             except EmbedError:
                 out.append(None)
         return out
+
+
+class _ChangeLog:
+    """What one refresh of a source added, changed and removed, for `docshelf changes`.
+
+    The first crawl of a source logs nothing: every page would be "added".
+    """
+
+    def __init__(self, source: str, *, refresh: bool) -> None:
+        self.source = source
+        self.refresh = refresh
+        self.at = utc_now()
+        self.entries: list[PageChange] = []
+
+    def stored(self, page: Page, previous: Any, old_markdown: str | None) -> None:
+        """Log a page stored with new content: added, or changed (with its diff's size) when it was there."""
+        if not self.refresh:
+            return
+        if previous is None or previous.status != "ok" or old_markdown is None:
+            self.entries.append(PageChange(self.source, page.url, "added", self.at))
+        else:
+            self.entries.append(PageChange(self.source, page.url, "changed", self.at,
+                                           markdown_diff_lines(old_markdown, page.markdown)))
+
+    def removed(self, urls: Iterable[str]) -> None:
+        if self.refresh:
+            self.entries.extend(PageChange(self.source, url, "removed", self.at) for url in urls)
+
+
+def markdown_diff_lines(old: str, new: str) -> int:
+    """Return how many lines a unified diff of two Markdown texts adds or removes."""
+    return sum(1 for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
 class _Stages:

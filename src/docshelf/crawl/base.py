@@ -12,6 +12,8 @@ ContentKind = Literal["html", "markdown", "text"]
 DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder"]
 Validators = Callable[[str], "tuple[str | None, str | None] | None"]
 """Looks up the stored (etag, last_modified) of a URL, or None when the URL was never stored."""
+KnownLinks = Callable[[str], "list[str] | None"]
+"""Looks up the outgoing links stored with a URL, or None when none are stored."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class CrawlOutcome:
     fetched: Fetched | None = None
     not_modified: bool = False
     error: CrawlError | None = None
+    depth: int = 0
+    """Link hops from the start page (of a `not_modified` page: its stored links lie one further)."""
 
 
 @dataclass

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, KnownLinks, Validators
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier
@@ -28,6 +28,7 @@ def crawl(
     options: CrawlOptions,
     *,
     validators: Validators | None = None,
+    known_links: KnownLinks | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> CrawlRun:
     """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
@@ -65,7 +66,10 @@ def crawl(
         validators: returns the stored (etag, last_modified) of a URL. Pages from a page
             list (and local files) are then requested conditionally and reported as
             `not_modified` when unchanged. A link-following crawl needs the links of every
-            page, so it (like the start page) is always fetched in full.
+            page: it requests a page conditionally only when `known_links` has its stored
+            links, and follows those when the page is unchanged. The start page is always
+            fetched in full.
+        known_links: returns the outgoing links stored with a URL (see above).
         client: the `httpx.AsyncClient` to use (not closed here); by default one is created
             and closed. Redirects are always followed by the crawler, to check each hop.
 
@@ -75,7 +79,7 @@ def crawl(
     report = CrawlReport()
     if is_local(root):
         return CrawlRun(crawl_folder(root, options, report, validators), report)
-    return CrawlRun(_crawl_site(start_url(root), options, report, validators, client), report)
+    return CrawlRun(_crawl_site(start_url(root), options, report, validators, known_links, client), report)
 
 
 class CrawlRun:
@@ -141,11 +145,12 @@ async def _crawl_site(
     options: CrawlOptions,
     report: CrawlReport,
     validators: Validators | None,
+    known_links: KnownLinks | None,
     client: httpx.AsyncClient | None,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
     async with _http_client(client, options) as http:
-        site = SiteCrawl(http, start, options, report)
+        site = SiteCrawl(http, start, options, report, known_links)
         # aclosing: leaving early must cancel the fetches in flight before the client closes.
         async with aclosing(site.run(validators)) as outcomes:
             async for outcome in outcomes:
@@ -174,8 +179,10 @@ class SiteCrawl:
         start: str,
         options: CrawlOptions,
         report: CrawlReport,
+        known_links: KnownLinks | None = None,
     ) -> None:
         self._start = start
+        self._known_links = known_links
         self._options = options
         self._report = report
         self._fetcher = Fetcher(client, options)
@@ -194,6 +201,10 @@ class SiteCrawl:
         self._report.discovered_by = method
         if method != "links":
             self._loader.validators = validators
+        elif validators is not None and self._known_links is not None:
+            known = self._known_links
+            # A 304 carries no links: ask conditionally only for pages whose links are stored.
+            self._loader.validators = lambda url: validators(url) if known(url) is not None else None
         for url in pages:
             self._enqueue(url, 1)
         async with aclosing(self._fetch_frontier(follow_links=method == "links")) as outcomes:
@@ -261,6 +272,8 @@ class SiteCrawl:
                         continue
                     if follow_links and outcome.fetched:
                         self._enqueue_links(outcome.fetched.links, outcome.fetched.depth + 1)
+                    elif follow_links and outcome.not_modified and self._known_links is not None:
+                        self._enqueue_links(self._known_links(outcome.url) or [], outcome.depth + 1)
                     yield outcome
         finally:
             for task in in_flight:

@@ -47,7 +47,7 @@ class PageLoader:
             SkippedPage: a content type the crawler does not read.
         """
         if reply.status == 304 and reply.conditional:
-            return CrawlOutcome(reply.url, not_modified=True)
+            return CrawlOutcome(reply.url, not_modified=True, depth=depth)
         if not 200 <= reply.status < 300:
             raise FetchError(reply.url, f"HTTP {reply.status}")
         content_type = reply.headers.get("content-type")

@@ -20,7 +20,8 @@ from docshelf.store.sqlite import SQLiteStore
 
 SUMMARY_KEYS = {"source", "pages_ok", "pages_failed", "pages_skipped", "pages_unchanged", "chunks", "embedded",
                 "seconds", "failures"}
-HIT_KEYS = {"url", "source", "chunk_number", "title", "summary", "heading_path", "content", "score"}
+HIT_KEYS = {"url", "source", "version", "fetched_at", "changed_at", "chunk_number", "title", "summary", "heading_path",
+            "content", "score"}
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -39,7 +39,7 @@ def test_a_crawl_job_runs_to_completion_and_a_refresh_skips_unchanged_pages(db_p
         refresh = wait(jobs, jobs.start_refresh(store, "widgets"))
         assert refresh.kind == "refresh" and refresh.root == server.url("/")
         assert refresh.summary["pages_unchanged"] == 4 and refresh.summary["chunks"] == 0
-        assert [s.source.name for s in store.list_sources()] == ["widgets"]
+        assert [s.source.name for s in store.list_sources()] == ["widgets@2.4"]  # the version the site states
         store.close()
     assert jobs.active_for("widgets") is None and len(jobs.list()) == 2
 

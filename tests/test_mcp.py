@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import socket
@@ -30,7 +31,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def stdio(db: str, *flags: str) -> Client:
-    return Client(StdioServerParameters(command=sys.executable, args=["-m", "docshelf", "--db", db, "mcp", *flags]))
+    # The whole environment: the server must import the docshelf under test (PYTHONPATH) and use the test's home.
+    return Client(StdioServerParameters(command=sys.executable, args=["-m", "docshelf", "--db", db, "mcp", *flags],
+                                        env=dict(os.environ)))
 
 
 def text(result) -> str:
@@ -90,7 +93,7 @@ def test_stdio_write_tools_run_a_crawl_job_to_completion(db: str, tmp_path: Path
             assert "/api.html#" in found
             assert (await client.call_tool("job_status", {"job_id": "nope"})).is_error
             removed = text(await client.call_tool("remove_source", {"source": "mirror"}))
-            assert removed == "Removed source mirror: 4 pages."
+            assert removed == "Removed source mirror@2.4: 4 pages."
 
     with Server(SPHINX) as server:
         asyncio.run(session(server.url("/")))

@@ -20,7 +20,7 @@ from docshelf.crawl.base import CrawlOptions
 from docshelf.embed.base import Embedder
 from docshelf.errors import DocshelfError
 from docshelf.models import utc_now
-from docshelf.shelf_tools import NotOnShelfError
+from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
 from docshelf.store import open_store
 from docshelf.store.base import Store
 
@@ -140,10 +140,10 @@ class JobManager:
         Raises:
             NotOnShelfError: the shelf has no such source.
         """
+        source = ShelfVersions.of(store.source_names()).resolve(source)
         stored = store.get_source(source)
-        if stored is None:
-            known = ", ".join(s.source.name for s in store.list_sources()) or "none yet"
-            raise NotOnShelfError(f"unknown source {source!r}; the shelf holds: {known}")
+        if stored is None:  # removed since the line above
+            raise NotOnShelfError(f"unknown source {source!r}")
         return self._submit(Job(_new_id(), "refresh", source, stored.root, options_from_json(stored.options)))
 
     def get(self, job_id: str) -> Job:
@@ -159,9 +159,10 @@ class JobManager:
         return job
 
     def active_for(self, source: str) -> Job | None:
-        """Return the queued or running job of a source, if any."""
+        """Return the queued or running job of a source (any version of it), if any."""
+        name = split_key(source)[0]
         with self._lock:
-            return next((j for j in self._jobs.values() if j.source == source and not j.finished), None)
+            return next((j for j in self._jobs.values() if split_key(j.source)[0] == name and not j.finished), None)
 
     def list(self) -> list[Job]:
         """Return every job, oldest first."""

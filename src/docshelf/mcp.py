@@ -41,24 +41,26 @@ def build_server(tools: ShelfTools, jobs: JobManager | None = None) -> MCPServer
 
 def _add_read_tools(server: MCPServer, tools: ShelfTools) -> None:
     @server.tool()
-    def search_docs(query: str, source: str | None = None, k: int = 8) -> str:
+    def search_docs(query: str, source: str | None = None, version: str | None = None, k: int = 8) -> str:
         """Search the documentation on the shelf; use this first for any question about a library, API or tool it holds.
 
         Phrase the query with the words the docs would use: API and option names, error messages, a short
         description of the task ("stream a response", "configure cache TTL"). Returns the best passages as
         Markdown, best first, each headed by its citation URL (page URL + #anchor of its section): cite those
         URLs. If a passage is cut short, read_page its URL. Search again with other words when results miss.
+        Each passage says its source, version and when its page was fetched and last changed.
 
         Args:
             query: what to look for.
             source: only this source (a name from list_sources); omit to search every source.
+            version: only this version of `source` (e.g. "4.2"); omit for the project's or the newest version.
             k: passages to return, 1-30 (default 8).
         """
-        return _call(lambda: tools.search_docs(query, source, k).to_markdown())
+        return _call(lambda: tools.search_docs(query, source, k, version=version).to_markdown())
 
     @server.tool()
     def list_sources() -> str:
-        """List the documentation sources on the shelf (name, root URL, page and chunk counts).
+        """List the documentation sources on the shelf (name@version, root URL, page and chunk counts, last crawl).
 
         Use it to learn which sites you can search and the source names that search_docs and list_pages take.
         """
@@ -132,14 +134,17 @@ def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> 
         """Remove a source from the shelf with all its pages, chunks and vectors. This cannot be undone.
 
         Args:
-            source: a source name from list_sources.
+            source: a source name from list_sources (name@version removes that version only).
         """
 
         def remove() -> str:
-            tools.list_pages(source, limit=1)  # raises the clear unknown-source error
-            if (active := jobs.active_for(source)) is not None:
+            key = tools.resolve_source(source)  # raises the clear unknown-source (or version) error
+            if "@" in key and "@" not in source and len(tools.store_versions(source)) > 1:
+                raise DocshelfError(f"{source} has several versions ({', '.join(tools.store_versions(source))}); "
+                                    f"remove one at a time with source='{source}@VERSION'")
+            if (active := jobs.active_for(key)) is not None:
                 raise DocshelfError(f"job {active.id} is crawling {source}; wait until job_status says it is done")
-            return f"Removed source {source}: {tools.store.remove_source(source)} pages."
+            return f"Removed source {key}: {tools.store.remove_source(key)} pages."
 
         return _call(remove)
 

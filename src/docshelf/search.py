@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from docshelf.embed.base import Embedder
 from docshelf.errors import ConfigError
-from docshelf.models import Chunk, SearchHit, SearchMode, SectionStart
+from docshelf.models import Chunk, Freshness, SearchHit, SearchMode, SectionStart
 from docshelf.store.base import Store
 from docshelf.store.fts import query_terms
+from docshelf.versions import ShelfVersions, same_page_key, split_key
 
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "bm25", "vector")
 
@@ -61,12 +62,26 @@ class HybridSearcher:
     """
 
     def __init__(
-        self, store: Store, embedder: Callable[[], Embedder], settings: FusionSettings = FusionSettings()
+        self, store: Store, embedder: Callable[[], Embedder], settings: FusionSettings = FusionSettings(),
+        pins: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self._embedder_factory = embedder
         self._embedder: Embedder | None = None
         self.settings = settings
+        self.pins: dict[str, str] = dict(pins or {})
+        """{source name: version} read when a search names a source without a version (a project's locks)."""
+
+    def source_keys(self, sources: Sequence[str] = ()) -> tuple[str, ...]:
+        """Return the source keys a search over `sources` (`name` or `name@version`) reads; () for all.
+
+        A name without a version reads its pinned version, else its newest; no names read the pinned
+        or newest version of every source.
+
+        Raises:
+            NotOnShelfError: an unknown source; UnknownVersionError: an unknown version (with those on the shelf).
+        """
+        return ShelfVersions.of(self.store.source_names()).search_keys(sources, pins=self.pins)
 
     def embedder(self) -> Embedder:
         """Return the query embedder, loading it on first use and checking it matches the shelf."""
@@ -95,16 +110,18 @@ class HybridSearcher:
         Args:
             query: free text; identifiers such as `os.makedirs` match exactly through BM25.
             k: number of hits.
-            sources: restrict to these sources (all when empty).
+            sources: restrict to these sources, each `name` (its pinned or newest version) or
+                `name@version`; empty: the pinned or newest version of every source.
             mode: "hybrid" (default), "bm25" or "vector".
             per_page: chunks a single page may contribute.
         """
         if mode not in SEARCH_MODES:
             raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
+        keys = self.source_keys(sources)
         query = query.strip()
         if not query:
             return []
-        bm25, vector = self._candidates(query, sources, mode)
+        bm25, vector = self._candidates(query, keys, mode)
         scores = dict(bm25) if mode == "bm25" else dict(vector) if mode == "vector" else (
             reciprocal_rank_fusion([bm25, vector], self.settings.rrf_k))
         if not scores:
@@ -116,7 +133,8 @@ class HybridSearcher:
             lead = self._lexical_lead(bm25, vector, chunks, priors) or self._vector_lead(vector, chunks)
         ranked = self._rank_pages(scores, chunks, priors, lead, k=k, per_page=per_page)
         terms = _cite_terms(query)
-        return [_hit(chunk, score, terms) for chunk, score in ranked]
+        dates = self.store.page_freshness(sorted({chunk.url for chunk, _ in ranked}))
+        return [_hit(chunk, score, terms, dates.get(chunk.url)) for chunk, score in ranked]
 
     def _candidates(
         self, query: str, sources: Sequence[str], mode: SearchMode
@@ -174,7 +192,13 @@ class HybridSearcher:
             ranked.append((page_score, url, items))
         ranked.sort(key=lambda r: (r[1] != lead, -r[0], r[1]))
         hits: list[tuple[Chunk, float]] = []
+        seen: set[tuple[str, str]] = set()
         for page_score, _url, items in ranked:
+            # Versions of one page are one page: only its best-ranked version is shown.
+            name, version = split_key(items[0][1].source)
+            if (same := (name, same_page_key(_url, version))) in seen:
+                continue
+            seen.add(same)
             hits.extend((chunk, page_score) for _score, chunk in items[:per_page])
             if len(hits) >= k:
                 break
@@ -200,7 +224,7 @@ def reciprocal_rank_fusion(lists: Sequence[Sequence[tuple[int, float]]], k: int 
     return dict(fused)
 
 
-def _hit(chunk: Chunk, score: float, terms: list[str]) -> SearchHit:
+def _hit(chunk: Chunk, score: float, terms: list[str], dates: Freshness | None) -> SearchHit:
     section = best_section(chunk, terms)
     return SearchHit(
         url=f"{chunk.url}#{section.anchor}" if section.anchor else chunk.url,
@@ -212,6 +236,9 @@ def _hit(chunk: Chunk, score: float, terms: list[str]) -> SearchHit:
         heading_path=section.heading_path,
         content=chunk.content,
         score=round(score, 6),
+        version=split_key(chunk.source)[1],
+        fetched_at=dates.fetched_at if dates else None,
+        changed_at=dates.changed_at if dates else None,
     )
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docshelf.errors import DocshelfError
-from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats
+from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats, freshness_line
 from docshelf.search import HybridSearcher
 from docshelf.store.base import Store
-from docshelf.versions import NotOnShelfError, ShelfVersions, UnknownVersionError
+from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
 
 MAX_OUTPUT_CHARS = 12_000
 """Size cap of one Markdown result: about 3k tokens, small enough for any agent's context."""
@@ -50,32 +50,46 @@ class Passage:
     heading_path: list[str]
     content: str
     score: float | None = None
+    fetched_at: str | None = None
+    """When the passage's page was last fetched."""
+    changed_at: str | None = None
+    """When the passage's page last changed."""
+
+    @property
+    def version(self) -> str:
+        """The documentation version of the passage ("" when its source is unversioned)."""
+        return split_key(self.source)[1]
 
     def to_json(self) -> dict[str, Any]:
         """Return this passage as plain JSON data."""
-        return {**self.ref.to_json(), "page_url": self.ref.page_url, "source": self.source,
+        return {**self.ref.to_json(), "page_url": self.ref.page_url, "source": split_key(self.source)[0],
+                "version": self.version, "fetched_at": self.fetched_at, "changed_at": self.changed_at,
                 "heading_path": self.heading_path, "content": self.content, "score": self.score}
 
     def to_markdown(self, number: int | None = None) -> str:
-        """Return the passage as a Markdown block headed by its citation URL."""
+        """Return the passage as a Markdown block headed by its citation URL, source, version and dates."""
         label = f"[{number}] " if number is not None else ""
         path = " › ".join(self.heading_path) or self.ref.title
         score = f" · score {self.score:.4f}" if self.score is not None else ""
-        return (f"### {label}{path}\n<{self.ref.url}> · {self.source} · chunk {self.ref.chunk_number}{score}\n\n"
-                f"{self.content.strip()}\n")
+        name, version = split_key(self.source)
+        where = f"{name} {version}" if version else name
+        dates = freshness_line(self.fetched_at, self.changed_at)
+        return (f"### {label}{path}\n<{self.ref.url}> · {where}{' · ' + dates if dates else ''}"
+                f" · chunk {self.ref.chunk_number}{score}\n\n{self.content.strip()}\n")
 
 
 def passage_from_hit(hit: SearchHit) -> Passage:
     """Return the passage for a search hit."""
     return Passage(ChunkRef(hit.url, hit.page_url, hit.title, hit.chunk_number), hit.source,
-                   hit.heading_path, hit.content, hit.score)
+                   hit.heading_path, hit.content, hit.score, hit.fetched_at, hit.changed_at)
 
 
-def passage_from_chunk(chunk: Chunk, anchor: str = "") -> Passage:
+def passage_from_chunk(chunk: Chunk, anchor: str = "", page: PageInfo | None = None) -> Passage:
     """Return the passage for a stored chunk, cited at the section `anchor` names when the chunk holds it."""
     url = f"{chunk.url}#{anchor}"
     return Passage(ChunkRef(url if anchor and url in chunk.cite_urls else chunk.cite_url, chunk.url, chunk.title,
-                            chunk.chunk_number), chunk.source, chunk.heading_path, chunk.content)
+                            chunk.chunk_number), chunk.source, chunk.heading_path, chunk.content,
+                   fetched_at=page.fetched_at if page else None, changed_at=page.changed_at if page else None)
 
 
 def _fit(blocks: Sequence[str], max_chars: int) -> int:
@@ -125,15 +139,19 @@ class SourceList:
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""
-        return {"sources": [{"name": s.source.name, "root": s.source.root, "pages": s.pages,
-                             "chunks": s.chunks, "last_crawl_at": s.source.last_crawl_at}
+        return {"sources": [{"name": s.source.name, "source": s.source.base_name, "version": s.source.version,
+                             "root": s.source.root, "pages": s.pages, "pages_failed": s.pages_failed,
+                             "chunks": s.chunks, "last_crawl_at": s.source.last_crawl_at,
+                             "packages": s.source.packages}
                             for s in self.sources]}
 
     def to_markdown(self, max_chars: int = MAX_OUTPUT_CHARS) -> str:
-        """Return one Markdown line per source."""
+        """Return one Markdown line per source version, with when it was last crawled."""
         if not self.sources:
             return "The shelf has no sources yet."
-        lines = [f"- **{s.source.name}** — {s.source.root} ({s.pages} pages, {s.chunks} chunks)"
+        lines = [f"- **{s.source.name}** — {s.source.root} ({s.pages} pages, {s.chunks} chunks"
+                 f"{', ' + str(s.pages_failed) + ' failed' if s.pages_failed else ''}"
+                 f"{', crawled ' + s.source.last_crawl_at[:10] if s.source.last_crawl_at else ''})"
                  for s in self.sources]
         return "Sources on the shelf:\n" + "\n".join(lines)[:max_chars]
 
@@ -177,8 +195,9 @@ class PageWindow:
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""
-        return {"url": self.page.url, "title": self.page.title, "source": self.page.source,
-                "total_chunks": self.page.chunks, "start_chunk": self.start_chunk,
+        return {"url": self.page.url, "title": self.page.title, "source": split_key(self.page.source)[0],
+                "version": split_key(self.page.source)[1], "fetched_at": self.page.fetched_at,
+                "changed_at": self.page.changed_at, "total_chunks": self.page.chunks, "start_chunk": self.start_chunk,
                 "passages": [p.to_json() for p in self.passages]}
 
     def to_markdown(self, max_chars: int = MAX_OUTPUT_CHARS) -> str:
@@ -186,7 +205,8 @@ class PageWindow:
         blocks = [p.to_markdown() for p in self.passages]
         shown = _fit(blocks, max_chars)
         end = self.start_chunk + shown
-        head = (f"# {self.page.title}\n<{self.page.url}> · {self.page.source} · "
+        dates = freshness_line(self.page.fetched_at, self.page.changed_at)
+        head = (f"# {self.page.title}\n<{self.page.url}> · {self.page.source.replace('@', ' ')} · {dates} · "
                 f"chunks {self.start_chunk}–{end - 1} of {self.page.chunks}\n\n")
         text = head + "\n".join(blocks[:shown])
         if end < self.page.chunks:
@@ -210,11 +230,18 @@ class ShelfTools:
         self.store = store
         self.searcher = searcher
 
-    def search_docs(self, query: str, source: str | Sequence[str] | None = None, k: int = 8) -> SearchResult:
-        """Return the best passages for `query`, from one or more sources or all of them."""
+    def search_docs(self, query: str, source: str | Sequence[str] | None = None, k: int = 8,
+                    version: str | None = None) -> SearchResult:
+        """Return the best passages for `query`, from one or more sources or all of them.
+
+        A source is `name` (its pinned or newest version) or `name@version`; `version` applies to a single
+        `source` given without one.
+        """
         sources = (source,) if isinstance(source, str) else tuple(source or ())
-        for name in sources:
-            self._check_source(name)
+        if version:
+            if len(sources) != 1 or "@" in sources[0]:
+                raise NotOnShelfError("version= needs exactly one source= without @version")
+            sources = (f"{sources[0]}@{version}",)
         k = max(1, min(k, MAX_K))
         hits = self.searcher.search(query, k=k, sources=sources, per_page=2)
         return SearchResult(query, [passage_from_hit(h) for h in hits])
@@ -225,7 +252,7 @@ class ShelfTools:
 
     def list_pages(self, source: str, prefix: str | None = None, limit: int = 50, offset: int = 0) -> PageList:
         """Return a window of a source's pages (sorted by URL), `limit` at most 200."""
-        self._check_source(source)
+        source = self.resolve_source(source)
         limit = max(1, min(limit, MAX_PAGE_LIMIT))
         offset = max(0, offset)
         pages = self.store.list_pages(source, prefix=prefix, limit=limit, offset=offset)
@@ -243,12 +270,19 @@ class ShelfTools:
             raise NotOnShelfError(f"{page.url} has {page.chunks} chunks (0–{page.chunks - 1}); "
                                   f"no chunk {start_chunk}")
         chunks = self.store.get_chunks(page.url, start=start_chunk, limit=max_chunks)
-        return PageWindow(page, start_chunk, [passage_from_chunk(c, anchor) for c in chunks])
+        return PageWindow(page, start_chunk, [passage_from_chunk(c, anchor, page) for c in chunks])
 
-    def _check_source(self, name: str) -> None:
-        if self.store.get_source(name) is None:
-            known = ", ".join(s.source.name for s in self.store.list_sources()) or "none yet"
-            raise NotOnShelfError(f"unknown source {name!r}; the shelf holds: {known}")
+    def store_versions(self, name: str) -> list[str]:
+        """Return the versions of a source on the shelf, newest first ("" for an unversioned crawl)."""
+        return ShelfVersions.of(self.store.source_names()).by_name.get(split_key(name)[0], [])
+
+    def resolve_source(self, spec: str) -> str:
+        """Return the key of `name` (its pinned or newest version) or `name@version`.
+
+        Raises:
+            NotOnShelfError: an unknown source; UnknownVersionError: an unknown version (listing those there are).
+        """
+        return ShelfVersions.of(self.store.source_names()).resolve(spec, pins=self.searcher.pins)
 
     def _page(self, url: str) -> PageInfo:
         # Agents drop or add the trailing slash of directory URLs; both name the same page.

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from packaging.version import InvalidVersion, Version
 
 from docshelf.errors import DocshelfError
-from docshelf.models import Source
 
 
 class NotOnShelfError(DocshelfError):
@@ -96,10 +95,11 @@ class ShelfVersions:
     by_name: dict[str, list[str]]
 
     @classmethod
-    def of(cls, sources: Iterable[Source]) -> ShelfVersions:
+    def of(cls, keys: Iterable[str]) -> ShelfVersions:
+        """Return the versions of the shelf whose source keys are `keys` (`Store.source_names()`)."""
         grouped: dict[str, list[str]] = {}
-        for source in sources:
-            name, version = split_key(source.name)
+        for key in keys:
+            name, version = split_key(key)
             grouped.setdefault(name, []).append(version)
         return cls({name: newest_first(versions) for name, versions in sorted(grouped.items())})
 
@@ -146,3 +146,17 @@ class ShelfVersions:
         if all(len(v) == 1 for v in self.by_name.values()):
             return ()
         return tuple(self.resolve(name, pins=pins) for name in self.by_name)
+
+
+def same_page_key(url: str, version: str) -> str:
+    """Return `url` with its version segment made generic, so one page's versions share a key.
+
+    >>> same_page_key("https://d.org/en/4.2/topics/", "4.2")
+    'https://d.org/en/{version}/topics/'
+    """
+    if not version:
+        return url
+    head, sep, rest = url.partition("://")
+    segments = rest.split("/")
+    generic = ["{version}" if s.lower().removeprefix("v") == version.lower() else s for s in segments]
+    return head + sep + "/".join(generic)

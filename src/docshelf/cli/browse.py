@@ -13,7 +13,8 @@ from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_
 
 @click.command()
 @click.argument("query", required=False)
-@click.option("--source", "sources", multiple=True, metavar="NAME", help="Search only this source (repeatable).")
+@click.option("--source", "sources", multiple=True, metavar="NAME[@VERSION]",
+              help="Search only this source (repeatable): its newest version, or the one named (django@4.2).")
 @click.option("-k", "k", type=click.IntRange(min=1, max=200), default=10, show_default=True, help="Number of hits.")
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "vector"]), default="hybrid", show_default=True)
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -27,6 +28,7 @@ def search(shelf: ShelfContext, query: str | None, sources: tuple[str, ...], k: 
     \b
     Example:
         docshelf search "how do I stream a response" -k 5
+        docshelf search "select_for_update" --source django@4.2
         docshelf search --batch questions.jsonl --json > results.jsonl
     """
     from docshelf.search import HybridSearcher
@@ -65,14 +67,18 @@ def _search_batch(searcher, batch: Path, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def sources(shelf: ShelfContext, as_json: bool) -> None:
-    """List the shelf's sources with their page, chunk and vector counts."""
+    """List the shelf's sources, one row per version, with counts, failures and the age of the last crawl."""
     with config_errors():
         stats = shelf.store.list_sources()
     if as_json:
+        from docshelf.cli.render import age
+
         emit_json([
-            {"name": s.source.name, "root": s.source.root, "pages": s.pages, "pages_failed": s.pages_failed,
+            {"name": s.source.name, "source": s.source.base_name, "version": s.source.version,
+             "root": s.source.root, "pages": s.pages, "pages_failed": s.pages_failed,
              "pages_skipped": s.pages_skipped, "chunks": s.chunks, "embedded": s.embedded,
-             "created_at": s.source.created_at, "last_crawl_at": s.source.last_crawl_at}
+             "created_at": s.source.created_at, "last_crawl_at": s.source.last_crawl_at,
+             "age": age(s.source.last_crawl_at), "packages": s.source.packages}
             for s in stats
         ])
     else:
@@ -91,13 +97,14 @@ def sources(shelf: ShelfContext, as_json: bool) -> None:
 def pages(shelf: ShelfContext, source: str, prefix: str | None, limit: int, offset: int, as_json: bool) -> None:
     """List a source's pages (paginated), with status and chunk counts."""
     with config_errors():
-        check_sources(shelf, (source,))
+        (source,) = check_sources(shelf, (source,))
         rows = shelf.store.list_pages(source, prefix=prefix, limit=limit, offset=offset)
         total = shelf.store.count_pages(source, prefix=prefix)
     if as_json:
         emit_json({"source": source, "total": total, "offset": offset,
                     "pages": [{"url": p.url, "title": p.title, "status": p.status, "chunks": p.chunks,
-                               "fetched_at": p.fetched_at, "error": p.error} for p in rows]})
+                               "fetched_at": p.fetched_at, "changed_at": p.changed_at, "error": p.error}
+                              for p in rows]})
     else:
         from docshelf.cli.render import render_pages
 

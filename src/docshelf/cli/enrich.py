@@ -117,7 +117,7 @@ def enrich_command(shelf: ShelfContext, source: str | None, model: str | None, c
 
     with config_errors(), IngestProgress(enabled=not as_json, crawling=False, enriching=True) as progress:
         if source is not None:
-            check_sources(shelf, (source,))
+            (source,) = check_sources(shelf, (source,))
         enricher = build_enricher(shelf, model, context_choice(context), progress)
         summary = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher).enrich(source)
     if as_json:

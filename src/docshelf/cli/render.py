@@ -31,7 +31,10 @@ def render_hits(query: str, hits: Sequence[SearchHit]) -> None:
         console.print(f"no results for {query!r}")
         return
     for rank, hit in enumerate(hits, 1):
-        console.print(f"[bold cyan]{rank}.[/] [bold]{hit.title}[/]  [dim]{hit.source} · {hit.score:.4f}[/]")
+        where = hit.source.replace("@", " ")
+        dates = f" · {hit.freshness}" if hit.freshness else ""
+        console.print(f"[bold cyan]{rank}.[/] [bold]{hit.title}[/]  [dim]{where}{dates} · {hit.score:.4f}[/]",
+                      highlight=False)
         console.print(f"   [link={hit.url}]{hit.url}[/link]")
         if hit.summary:
             console.print(f"   {hit.summary}", highlight=False)
@@ -41,11 +44,34 @@ def render_sources(stats: Sequence[SourceStats], db: str) -> None:
     if not stats:
         console.print(f"no sources in {db} yet — add one with: docshelf add URL_OR_PATH")
         return
-    table = Table("source", "root", "pages", "failed", "skipped", "chunks", "embedded", "last crawl")
+    from docshelf.versions import newest_first
+
+    newest = {}
     for s in stats:
-        table.add_row(s.source.name, s.source.root, str(s.pages), str(s.pages_failed), str(s.pages_skipped),
-                      str(s.chunks), f"{s.embedded}/{s.chunks}", (s.source.last_crawl_at or "")[:19])
+        newest.setdefault(s.source.base_name, []).append(s.source.version)
+    table = Table("source", "version", "root", "pages", "failed", "skipped", "chunks", "embedded", "last crawl", "age")
+    for s in stats:
+        version = s.source.version or "-"
+        if s.source.version and newest_first(newest[s.source.base_name])[0] == s.source.version:
+            version += " (newest)" if len(newest[s.source.base_name]) > 1 else ""
+        table.add_row(s.source.base_name, version, s.source.root, str(s.pages),
+                      f"[red]{s.pages_failed}[/]" if s.pages_failed else "0", str(s.pages_skipped),
+                      str(s.chunks), f"{s.embedded}/{s.chunks}", (s.source.last_crawl_at or "")[:19],
+                      age(s.source.last_crawl_at))
     console.print(table)
+
+
+def age(iso: str | None) -> str:
+    """Return how long ago an ISO time was, as "3d", "5h" or "12m" ("never" for None)."""
+    from datetime import UTC, datetime
+
+    if not iso:
+        return "never"
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return "now"
 
 
 def render_pages(pages: Sequence[PageInfo], *, total: int, offset: int) -> None:

@@ -70,8 +70,12 @@ def config_errors() -> Iterator[None]:
         sys.exit(EXIT_CONFIG)
 
 
-def check_sources(shelf: ShelfContext, sources: tuple[str, ...]) -> None:
-    for name in sources:
-        if shelf.store.get_source(name) is None:
-            known = ", ".join(s.source.name for s in shelf.store.list_sources()) or "none yet"
-            raise click.UsageError(f"unknown source {name!r} (known: {known})")
+def check_sources(shelf: ShelfContext, sources: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the key of each `SOURCE[@VERSION]` (a bare name: its newest version); a usage error names those on the shelf."""
+    from docshelf.versions import NotOnShelfError, ShelfVersions
+
+    versions = ShelfVersions.of(shelf.store.source_names())
+    try:
+        return tuple(versions.resolve(spec) for spec in sources)
+    except NotOnShelfError as exc:
+        raise click.UsageError(str(exc)) from exc

@@ -54,6 +54,10 @@ class Store(Protocol):
 
     def list_sources(self) -> list[SourceStats]: ...
 
+    def source_names(self) -> list[str]:
+        """Return the key of every source on the shelf (`name` or `name@version`), sorted; cheap, no counts."""
+        ...
+
     def remove_source(self, name: str) -> int:
         """Delete a source (one version: `name` is its key) with its pages, chunks, vectors and change log;
         return pages removed."""

@@ -284,6 +284,9 @@ class PostgresStore:
         )
         return _source(rows[0]) if rows else None
 
+    def source_names(self) -> list[str]:
+        return [r[0] for r in self._rows("listing source names", 'SELECT name FROM docshelf_sources ORDER BY name COLLATE "C"')]
+
     def set_source_packages(self, name: str, packages: Sequence[str]) -> None:
         self._execute(f"saving the packages of {name}", "UPDATE docshelf_sources SET packages = %s WHERE name = %s",
                       (Jsonb(list(packages)), name))

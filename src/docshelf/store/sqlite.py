@@ -151,6 +151,9 @@ class SQLiteStore:
         rows = self._rows(f"SELECT {_SOURCE_COLUMNS} FROM sources s WHERE s.name = ?", (name,))
         return _source(rows[0]) if rows else None
 
+    def source_names(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT name FROM sources ORDER BY name")]
+
     def set_source_packages(self, name: str, packages: Sequence[str]) -> None:
         with self.atomic():
             self.conn.execute("UPDATE sources SET packages = ? WHERE name = ?", (json.dumps(list(packages)), name))

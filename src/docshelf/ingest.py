@@ -256,7 +256,7 @@ class Ingestor:
         """Crawl `root` into the shelf under `source` (derived from the root when None); return the summary.
 
         Args:
-            version: the version the documentation is of; None detects it (see `source_for`).
+            version: the version the documentation is of; None detects it, "" means unversioned (see `source_for`).
             packages: packages the documentation is about, added to those the source records.
         """
         return asyncio.run(self.add_async(root, source=source, options=options, version=version, packages=packages))
@@ -264,7 +264,7 @@ class Ingestor:
     async def source_for(self, root: str, source: str | None = None, version: str | None = None) -> str:
         """Return the key (`name@version`) a crawl of `root` is stored under.
 
-        `source` may be `name` or `name@version`. Without a version: the version of the source
+        `source` may be `name` or `name@version`; `version=""` means unversioned. Without a version: the version of the source
         already added from this root (a refresh), else the version the site states
         (docshelf.crawl.version), else unversioned. A default name leaves out the URL's version segment.
         """
@@ -273,6 +273,8 @@ class Ingestor:
         name, stated = split_key(source) if source else (default_source_name(without_version(root)), "")
         if version or stated:
             return source_key(name, version or stated)
+        if version == "":  # stated as unversioned
+            return name
         same_root = [s.source.name for s in self.store.list_sources()
                      if s.source.base_name == name and s.source.root == root]
         if same_root:

@@ -70,7 +70,7 @@ def test_search_mode_and_source_filter(client: TestClient) -> None:
 
 def test_search_unknown_source_and_mode(client: TestClient) -> None:
     html = client.get("/", params={"q": "widgets", "source": "nope"}).text
-    assert "There is no source &#39;nope&#39; on this shelf." in html
+    assert "unknown source &#39;nope&#39;; the shelf holds: widgets" in html
     html = client.get("/", params={"q": "tessellate", "mode": "psychic"}).text
     assert '<option value="hybrid" selected>' in html and "<mark>tessellate</mark>" in html
 

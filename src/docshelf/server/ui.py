@@ -96,8 +96,6 @@ def search_page(request: Request, q: str = "", source: str = "", mode: str = "hy
 
 def _search(state: ServerState, q: str, source: str, mode: SearchMode) -> dict[str, Any]:
     """Return the results part of the search page's context: hits with snippets, or an error to show."""
-    if source and state.shelf.store.get_source(source) is None:
-        return {"error": f"There is no source {source!r} on this shelf."}
     started = time.perf_counter()
     try:
         hits = state.tools.searcher.search(q, k=SEARCH_K, sources=(source,) if source else (), mode=mode,

@@ -52,7 +52,7 @@ def without_version(url: str) -> str:
     if version is None:
         return url
     parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s.lower().removeprefix("v") != version.lower()]
+    segments = [s for s in parts.path.split("/") if s and s.lower().removeprefix("v") != version.lower()]
     return urlunsplit(parts._replace(path="/" + "/".join(segments) + ("/" if segments else "")))
 
 

@@ -12,6 +12,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -145,6 +146,36 @@ class JobManager:
         if stored is None:  # removed since the line above
             raise NotOnShelfError(f"unknown source {source!r}")
         return self._submit(Job(_new_id(), "refresh", source, stored.root, options_from_json(stored.options)))
+
+    def refresh_every(self, every: timedelta, *, check_every: float | None = None) -> threading.Event:
+        """Refresh each source version once it is older than `every`, in the background, through this queue.
+
+        A thread looks for stale versions (`refresh.stale_sources`) every `check_every` seconds (default:
+        a tenth of `every`, between 1 s and 10 min) and queues a refresh of each that has no job queued or
+        running: the worker runs them one at a time, like every other job. Return the event that stops it.
+        """
+        from docshelf.refresh import stale_sources
+
+        stop = threading.Event()
+        interval = check_every if check_every is not None else min(max(every.total_seconds() / 10, 1.0), 600.0)
+
+        def loop() -> None:
+            while not stop.is_set():
+                store = None
+                try:
+                    store = self._open(self.db)
+                    for source in stale_sources(store, older_than=every):
+                        if self.active_for(source.name) is None:
+                            self.start_refresh(store, source.name)
+                except DocshelfError:
+                    pass  # the shelf could not be read this time; the next round tries again
+                finally:
+                    if store is not None:
+                        store.close()
+                stop.wait(interval)
+
+        threading.Thread(target=loop, name="docshelf-refresh-every", daemon=True).start()
+        return stop
 
     def get(self, job_id: str) -> Job:
         """Return the job with this id.

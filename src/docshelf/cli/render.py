@@ -9,7 +9,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from docshelf.ingest import IngestSummary
-from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats
+from docshelf.models import Chunk, PageChange, PageInfo, SearchHit, SourceStats
 
 console = Console()
 
@@ -91,3 +91,12 @@ def render_page(info: PageInfo, chunks: Sequence[Chunk], markdown: str | None) -
         console.print(f"[dim]chunk {chunk.chunk_number} · {' › '.join(chunk.heading_path)} · {chunk.cite_url}[/]")
         console.print(f"[bold]{chunk.title}[/]\n[italic]{chunk.summary}[/]")
         console.print(Markdown(chunk.content))
+
+
+def render_changes(source: str, log: Sequence[PageChange]) -> None:
+    table = Table("refreshed", "change", "lines", "url", title=f"changes of {source}")
+    colours = {"added": "green", "changed": "yellow", "removed": "red"}
+    for c in log:
+        table.add_row(c.at[:19].replace("T", " "), f"[{colours[c.change]}]{c.change}[/]",
+                      str(c.diff_lines) if c.change == "changed" else "", c.url)
+    console.print(table)

@@ -47,6 +47,9 @@ def is_loopback(host: str) -> bool:
 @click.option("--read-only", is_flag=True, help="No crawl, refresh or remove, in the UI, the API or MCP.")
 @model_option
 @click.option("--no-mcp", is_flag=True, help="Do not serve MCP streamable HTTP at /mcp.")
+@click.option("--refresh-every", metavar="AGE",
+              help="Refresh each source version in the background once its last crawl is this old "
+                   "(e.g. 24h, 7d), one at a time through the job queue.")
 @click.pass_obj
 def serve(
     shelf: ShelfContext,
@@ -56,6 +59,7 @@ def serve(
     read_only: bool,
     model: str | None,
     no_mcp: bool,
+    refresh_every: str | None,
 ) -> None:
     """Serve the shelf: the web UI at /, the HTTP API under /api (OpenAPI at /docs), MCP at /mcp.
 
@@ -64,6 +68,7 @@ def serve(
         docshelf serve                                   # http://127.0.0.1:8765
         docshelf serve --host 0.0.0.0 --token "$TOKEN"   # reachable from other machines
         docshelf serve --read-only
+        docshelf serve --refresh-every 24h
     """
     token = token or None  # DOCSHELF_TOKEN= (set but empty) is no token, not an empty one
     if not is_loopback(host) and token is None:
@@ -72,6 +77,13 @@ def serve(
             "(or set DOCSHELF_TOKEN), or serve on 127.0.0.1",
             err=True,
         )
+        sys.exit(EXIT_CONFIG)
+    from docshelf.refresh import parse_duration
+
+    with config_errors():
+        every = parse_duration(refresh_every) if refresh_every else None
+    if every is not None and read_only:
+        click.echo("Error: --refresh-every crawls; it cannot go with --read-only", err=True)
         sys.exit(EXIT_CONFIG)
     import uvicorn
 
@@ -90,11 +102,13 @@ def serve(
         model=model,
         mcp=not no_mcp,
         allowed_hosts=allowed,
+        refresh_every=every,
     )
     with config_errors():
         app = create_app(config)
     shown = f"[{host}]" if ":" in host else host
-    notes = [n for n in ("read-only" if read_only else "", "token required" if token else "") if n]
+    notes = [n for n in ("read-only" if read_only else "", "token required" if token else "",
+                         f"refreshing every {refresh_every}" if every else "") if n]
     click.echo(
         f"docshelf: serving {shelf.db} at http://{shown}:{port}/ — API /api, OpenAPI /docs"
         + ("" if no_mcp else ", MCP /mcp")

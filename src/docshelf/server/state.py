@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from docshelf.cli.shelf import ShelfContext
@@ -31,7 +32,7 @@ from docshelf.crawl.base import CrawlOptions
 from docshelf.errors import DocshelfError
 from docshelf.jobs import Job, JobManager
 from docshelf.search import HybridSearcher
-from docshelf.shelf_tools import ShelfTools
+from docshelf.shelf_tools import NotOnShelfError, ShelfTools
 from docshelf.store import POSTGRES_SCHEMES, open_store
 from docshelf.store.base import Store
 
@@ -63,6 +64,8 @@ class ServerConfig:
     """Serve MCP streamable HTTP at /mcp (write tools only when not read-only)."""
     allowed_hosts: tuple[str, ...] | None = None
     """Host header names the server answers to (DNS-rebinding guard); None accepts any."""
+    refresh_every: timedelta | None = None
+    """Refresh each source version once its last crawl is this old, through the job queue; None: never."""
 
 
 class ReadOnlyError(DocshelfError):
@@ -193,6 +196,9 @@ class ServerState:
             None if config.read_only else JobManager(config.db, self.shelf.embedder_factory())
         )
         self._write_lock = threading.Lock()
+        self._stop_refreshing: threading.Event | None = None
+        if self.jobs is not None and config.refresh_every is not None:
+            self._stop_refreshing = self.jobs.refresh_every(config.refresh_every)
 
     def add_source(self, root: str, source: str | None = None, options: CrawlOptions | None = None) -> Job:
         """Start a crawl of `root` into `source` (derived from the root when None); return the job at once.
@@ -232,8 +238,12 @@ class ServerState:
         with self._write_lock:
             # A queued crawl has not created its source yet: busy comes before unknown.
             self._check_idle(jobs, source)
-            self.tools.list_pages(source, limit=1)  # raises the unknown-source error naming the known ones
-            return self.tools.store.remove_source(source)
+            key = self.tools.resolve_source(source)  # raises the unknown-source error naming the known ones
+            versions = self.tools.store_versions(source)
+            if "@" not in source and len(versions) > 1:
+                raise NotOnShelfError(f"{source} has several versions ({', '.join(versions)}); "
+                                      f"remove one at a time as {source}@VERSION")
+            return self.tools.store.remove_source(key)
 
     def _writable(self) -> JobManager:
         if self.jobs is None:
@@ -252,5 +262,7 @@ class ServerState:
             )
 
     def close(self) -> None:
-        """Close the shelf's connections."""
+        """Stop the periodic refresh and close the shelf's connections."""
+        if self._stop_refreshing is not None:
+            self._stop_refreshing.set()
         self.shelf.pool.close()

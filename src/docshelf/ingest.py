@@ -511,9 +511,9 @@ class _ChangeLog:
 
 
 def markdown_diff_lines(old: str, new: str) -> int:
-    """Return how many lines a unified diff of two Markdown texts adds or removes."""
+    """Return how many non-blank lines a diff of two Markdown texts adds or removes (blank lines only separate)."""
     return sum(1 for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
-               if line[:1] in "+-" and not line.startswith(("+++", "---")))
+               if line[:1] in "+-" and not line.startswith(("+++", "---")) and line[1:].strip())
 
 
 class _Stages:

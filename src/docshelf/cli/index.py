@@ -71,7 +71,9 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, version:
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         ingestor.enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor.progress = progress
-        summary = ingestor.add(url_or_path, source=name, options=options, packages=packages)
+        # The key is settled: "" keeps an unversioned one from being detected again.
+        summary = ingestor.add(url_or_path, source=name, options=options, packages=packages,
+                               version=name.partition("@")[2])
         remember_enrichment(shelf, name, enrich, context, model)
     if as_json:
         emit_json(summary.to_json())

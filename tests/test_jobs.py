@@ -58,3 +58,24 @@ def test_unknown_jobs_and_sources_are_clear_errors(db_path: Path) -> None:
     with pytest.raises(NotOnShelfError, match="unknown source 'nope'"):
         jobs.start_refresh(store, "nope")
     store.close()
+
+
+def test_refresh_every_queues_a_refresh_of_each_stale_version_one_at_a_time(db_path: Path) -> None:
+    from datetime import timedelta
+
+    jobs = JobManager(str(db_path), lambda: get_embedder(None))
+    with Server(SPHINX) as server:
+        assert wait(jobs, jobs.start_add(server.url("/"), source="widgets")).status == "done"
+        stop = jobs.refresh_every(timedelta(seconds=1), check_every=0.1)
+        try:
+            deadline = time.monotonic() + 30
+            while not [j for j in jobs.list() if j.kind == "refresh" and j.finished]:
+                assert time.monotonic() < deadline, "no refresh ran"
+                time.sleep(0.1)
+        finally:
+            stop.set()
+    refreshes = [j for j in jobs.list() if j.kind == "refresh"]
+    assert refreshes[0].source == "widgets@2.4" and refreshes[0].status == "done"
+    assert refreshes[0].summary["pages_unchanged"] == 4
+    # never two jobs of one source at once
+    assert sum(1 for j in refreshes if not j.finished) <= 1

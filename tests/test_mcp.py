@@ -51,6 +51,10 @@ def test_stdio_read_tools_search_and_page_through_a_long_page(db: str) -> None:
             assert not found.is_error
             urls = re.findall(r"<(http[^>]+)>", text(found))
             assert urls[0].split("#")[0].endswith("/configuration.html") and "#" in urls[0]
+            assert re.search(r"> · widgets · fetched \d{4}-\d\d-\d\d, changed \d{4}-\d\d-\d\d · chunk", text(found))
+            versionless = await client.call_tool("search_docs", {"query": "cache", "source": "widgets",
+                                                                 "version": "9.9"})
+            assert versionless.is_error and "no version '9.9'" in text(versionless)
 
             page, start, numbers = urls[0].split("#")[0], 0, []
             while True:  # follow the paging hint to the end of the page

@@ -155,6 +155,8 @@ def test_search_returns_the_hits_of_the_cli(client: TestClient, shelf_copy: Path
         shelf_copy, "search", "tessellate", "--source", "widgets", "-k", "2", "--json"
     )
     assert filtered["hits"][0]["url"].split("#")[0].endswith("/api.html")
+    hit = filtered["hits"][0]  # every hit says where it is from and how fresh it is
+    assert hit["source"] == "widgets" and hit["version"] == "" and hit["fetched_at"] and hit["changed_at"]
 
 
 def test_search_errors(client: TestClient) -> None:
@@ -172,6 +174,12 @@ def test_search_errors(client: TestClient) -> None:
         404,
         "not_found",
         "unknown source 'nope'",
+    )
+    assert_error(
+        client.get("/api/search", params={"q": "x", "source": "widgets@9.9"}),
+        404,
+        "not_found",
+        "source 'widgets' has no version '9.9' on the shelf; it has: (unversioned)",
     )
 
 

@@ -60,6 +60,7 @@ def test_search_results_mark_terms_and_link_page_and_original(client: TestClient
     stored = f'/page?url={quote(base + "/configuration.html", safe="")}#{anchor}'
     assert f'href="{stored}"' in first
     assert 'class="heading-path"' in first and "›" in first  # the section's heading path
+    assert re.search(r'class="freshness muted">fetched \d{4}-\d\d-\d\d, changed \d{4}-\d\d-\d\d<', first)
 
 
 def test_search_mode_and_source_filter(client: TestClient) -> None:

@@ -63,7 +63,7 @@ class HybridSearcher:
 
     def __init__(
         self, store: Store, embedder: Callable[[], Embedder], settings: FusionSettings = FusionSettings(),
-        pins: Mapping[str, str] | None = None,
+        pins: Mapping[str, str] | None = None, *, scoped: bool = False,
     ) -> None:
         self.store = store
         self._embedder_factory = embedder
@@ -71,6 +71,8 @@ class HybridSearcher:
         self.settings = settings
         self.pins: dict[str, str] = dict(pins or {})
         """{source name: version} read when a search names a source without a version (a project's locks)."""
+        self.scoped = scoped
+        """A search that names no source reads only the pinned sources (a project's scope), not the whole shelf."""
 
     def source_keys(self, sources: Sequence[str] = ()) -> tuple[str, ...]:
         """Return the source keys a search over `sources` (`name` or `name@version`) reads; () for all.
@@ -81,7 +83,8 @@ class HybridSearcher:
         Raises:
             NotOnShelfError: an unknown source; UnknownVersionError: an unknown version (with those on the shelf).
         """
-        return ShelfVersions.of(self.store.source_names()).search_keys(sources, pins=self.pins)
+        return ShelfVersions.of(self.store.source_names()).search_keys(sources, pins=self.pins,
+                                                                       only_pinned=self.scoped)
 
     def embedder(self) -> Embedder:
         """Return the query embedder, loading it on first use and checking it matches the shelf."""

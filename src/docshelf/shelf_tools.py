@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docshelf.errors import DocshelfError
 from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats, freshness_line
 from docshelf.search import HybridSearcher
 from docshelf.store.base import Store
 from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
+
+if TYPE_CHECKING:
+    from docshelf.project.scope import ProjectScope
 
 MAX_OUTPUT_CHARS = 12_000
 """Size cap of one Markdown result: about 3k tokens, small enough for any agent's context."""
@@ -133,16 +136,25 @@ class SearchResult:
 
 @dataclass
 class SourceList:
-    """The shelf's sources with their counts."""
+    """The shelf's sources with their counts, and which are in the project's scope and why."""
 
     sources: list[SourceStats]
+    in_scope: dict[str, str] | None = None
+    """{source key: why it is in scope} when a project scope applies; None: every source is searched."""
+
+    def _scope_note(self, key: str) -> str:
+        if self.in_scope is None:
+            return ""
+        return f" — in scope: {self.in_scope[key]}" if key in self.in_scope else " — not in the project's scope"
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""
         return {"sources": [{"name": s.source.name, "source": s.source.base_name, "version": s.source.version,
                              "root": s.source.root, "pages": s.pages, "pages_failed": s.pages_failed,
                              "chunks": s.chunks, "last_crawl_at": s.source.last_crawl_at,
-                             "packages": s.source.packages}
+                             "packages": s.source.packages,
+                             "in_scope": None if self.in_scope is None else s.source.name in self.in_scope,
+                             "scope_reason": (self.in_scope or {}).get(s.source.name)}
                             for s in self.sources]}
 
     def to_markdown(self, max_chars: int = MAX_OUTPUT_CHARS) -> str:
@@ -152,6 +164,7 @@ class SourceList:
         lines = [f"- **{s.source.name}** — {s.source.root} ({s.pages} pages, {s.chunks} chunks"
                  f"{', ' + str(s.pages_failed) + ' failed' if s.pages_failed else ''}"
                  f"{', crawled ' + s.source.last_crawl_at[:10] if s.source.last_crawl_at else ''})"
+                 f"{self._scope_note(s.source.name)}"
                  for s in self.sources]
         return "Sources on the shelf:\n" + "\n".join(lines)[:max_chars]
 
@@ -226,9 +239,11 @@ class ShelfTools:
         searcher: its hybrid searcher (it loads the query embedder on first use).
     """
 
-    def __init__(self, store: Store, searcher: HybridSearcher) -> None:
+    def __init__(self, store: Store, searcher: HybridSearcher, scope: ProjectScope | None = None) -> None:
         self.store = store
         self.searcher = searcher
+        self.scope = scope
+        """The project scope the searcher honours (for list_sources to say so), or None."""
 
     def search_docs(self, query: str, source: str | Sequence[str] | None = None, k: int = 8,
                     version: str | None = None) -> SearchResult:
@@ -247,8 +262,16 @@ class ShelfTools:
         return SearchResult(query, [passage_from_hit(h) for h in hits])
 
     def list_sources(self) -> SourceList:
-        """Return the shelf's sources."""
-        return SourceList(self.store.list_sources())
+        """Return the shelf's sources, each marked in or out of the project's scope when there is one."""
+        stats = self.store.list_sources()
+        if self.scope is None:
+            return SourceList(stats)
+        versions = ShelfVersions.of(s.source.name for s in stats)
+        in_scope = {}
+        for name, entry in self.scope.sources.items():
+            if name in versions.by_name:
+                in_scope[versions.resolve(name, pins=self.scope.pins)] = entry.reason
+        return SourceList(stats, in_scope)
 
     def list_pages(self, source: str, prefix: str | None = None, limit: int = 50, offset: int = 0) -> PageList:
         """Return a window of a source's pages (sorted by URL), `limit` at most 200."""

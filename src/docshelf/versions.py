@@ -135,14 +135,26 @@ class ShelfVersions:
             return source_key(name, pinned)
         return source_key(name, versions[0])
 
-    def search_keys(self, specs: Sequence[str], *, pins: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    def search_keys(self, specs: Sequence[str], *, pins: Mapping[str, str] | None = None,
+                    only_pinned: bool = False) -> tuple[str, ...]:
         """Return the keys a search over `specs` reads (() = the whole shelf needs no filter).
 
-        With no specs: the pinned or newest version of every source; () when the shelf holds one
-        version of each (the unfiltered search, exactly as before versions existed).
+        With no specs: the pinned or newest version of every source (with `only_pinned`, of the pinned
+        sources only: a project's scope); () when the shelf holds one version of each (the unfiltered
+        search, exactly as before versions existed).
+
+        Raises:
+            NotOnShelfError: `only_pinned` and none of the pinned sources is on the shelf.
         """
         if specs:
             return tuple(dict.fromkeys(self.resolve(spec, pins=pins) for spec in specs))
+        if only_pinned:
+            names = [name for name in (pins or {}) if name in self.by_name]
+            if not names:
+                raise NotOnShelfError(
+                    f"the project's scope names no source on the shelf ({', '.join(pins or {}) or 'none'}); "
+                    "run docshelf project --add-missing, or search with --all-sources")
+            return tuple(self.resolve(name, pins=pins) for name in names)
         if all(len(v) == 1 for v in self.by_name.values()):
             return ()
         return tuple(self.resolve(name, pins=pins) for name in self.by_name)

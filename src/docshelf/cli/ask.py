@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json, scope_options
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,8 +32,8 @@ EXIT_PROVIDER = 1
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
-source_option = click.option("--source", "sources", multiple=True, metavar="NAME",
-                             help="Answer only from this source (repeatable).")
+source_option = click.option("--source", "sources", multiple=True, metavar="NAME[@VERSION]",
+                             help="Answer only from this source (repeatable): its newest version, or the one named.")
 model_option = click.option("--model", metavar="MODEL",
                             help="Pydantic AI model string, e.g. openai:gpt-4o-mini (env DOCSHELF_LLM_MODEL). "
                                  "Unset: answer with cited passages.")
@@ -41,11 +41,8 @@ model_option = click.option("--model", metavar="MODEL",
 
 def _shelf_tools(shelf: ShelfContext, sources: tuple[str, ...]) -> ShelfTools:
     """Return the read tools over the shelf, after checking the --source names."""
-    from docshelf.search import HybridSearcher
-    from docshelf.shelf_tools import ShelfTools
-
     check_sources(shelf, sources)
-    return ShelfTools(shelf.store, HybridSearcher(shelf.store, shelf.embedder_factory()))
+    return shelf.tools()
 
 
 def _config_errors() -> AbstractContextManager[None]:
@@ -65,6 +62,7 @@ def _fail(message: str, code: int) -> None:
               help="Passages per search.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print {answer, citations: [{url, title, chunk_number}], tool_calls, usage}.")
+@scope_options
 @click.pass_obj
 def ask(shelf: ShelfContext, question: str, sources: tuple[str, ...], model: str | None, k: int,
         as_json: bool) -> None:
@@ -194,6 +192,7 @@ def _print_answer(answer: Answer, *, streamed: bool) -> None:
 @model_option
 @click.option("-k", "k", type=click.IntRange(min=1, max=30), default=8, show_default=True,
               help="Passages per search (without a model).")
+@scope_options
 @click.pass_obj
 def chat(shelf: ShelfContext, sources: tuple[str, ...], model: str | None, k: int) -> None:
     """Ask questions in a conversation; the model keeps the earlier turns in mind.
@@ -260,6 +259,7 @@ def _read_line() -> str | None:
 @click.option("--port", type=click.IntRange(min=1, max=65535), default=8765, show_default=True)
 @click.option("--allow-write", is_flag=True,
               help="Also offer add_source, refresh_source, remove_source and job_status.")
+@scope_options
 @click.pass_obj
 def mcp_command(shelf: ShelfContext, use_http: bool, port: int, allow_write: bool) -> None:
     """Serve the shelf to coding agents over MCP (stdio by default).

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json, scope_options
 
 
 @click.command()
@@ -20,6 +20,7 @@ from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSONL file of {"id", "question"} lines; prints {"id", "hits"} lines.')
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
+@scope_options
 @click.pass_obj
 def search(shelf: ShelfContext, query: str | None, sources: tuple[str, ...], k: int, mode: str,
            batch: Path | None, as_json: bool) -> None:
@@ -31,13 +32,11 @@ def search(shelf: ShelfContext, query: str | None, sources: tuple[str, ...], k: 
         docshelf search "select_for_update" --source django@4.2
         docshelf search --batch questions.jsonl --json > results.jsonl
     """
-    from docshelf.search import HybridSearcher
-
     if (query is None) == (batch is None):
         raise click.UsageError("give either a QUERY or --batch FILE")
     with config_errors():
         check_sources(shelf, sources)
-        searcher = HybridSearcher(shelf.store, shelf.embedder_factory())
+        searcher = shelf.searcher()
         if batch is not None:
             _search_batch(searcher, batch, sources=sources, k=k, mode=mode)
             return

@@ -100,3 +100,14 @@ def render_changes(source: str, log: Sequence[PageChange]) -> None:
         table.add_row(c.at[:19].replace("T", " "), f"[{colours[c.change]}]{c.change}[/]",
                       str(c.diff_lines) if c.change == "changed" else "", c.url)
     console.print(table)
+
+
+def render_project(rows: Sequence, files: Sequence[str]) -> None:
+    table = Table("dependency", "locked", "shelf", "status", title=f"dependencies from {', '.join(files)}")
+    colours = {"ok": "green", "other version on the shelf": "yellow", "not on the shelf": "red",
+               "several sources": "yellow"}
+    for row in rows:
+        dep = row.dependency
+        status = f"[{colours[row.status]}]{row.status}[/]" + (f"\n[dim]{row.hint}[/]" if row.hint else "")
+        table.add_row(dep.name, dep.locked or dep.spec or "", row.key or "", status)
+    console.print(table)

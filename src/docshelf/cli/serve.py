@@ -14,7 +14,7 @@ import sys
 import click
 
 from docshelf.cli.ask import model_option
-from docshelf.cli.shelf import EXIT_CONFIG, ShelfContext, config_errors
+from docshelf.cli.shelf import EXIT_CONFIG, ShelfContext, config_errors, scope_options
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -50,6 +50,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--refresh-every", metavar="AGE",
               help="Refresh each source version in the background once its last crawl is this old "
                    "(e.g. 24h, 7d), one at a time through the job queue.")
+@scope_options
 @click.pass_obj
 def serve(
     shelf: ShelfContext,
@@ -82,6 +83,7 @@ def serve(
 
     with config_errors():
         every = parse_duration(refresh_every) if refresh_every else None
+        scope = shelf.scope()
     if every is not None and read_only:
         click.echo("Error: --refresh-every crawls; it cannot go with --read-only", err=True)
         sys.exit(EXIT_CONFIG)
@@ -103,6 +105,7 @@ def serve(
         mcp=not no_mcp,
         allowed_hosts=allowed,
         refresh_every=every,
+        scope=scope,
     )
     with config_errors():
         app = create_app(config)

@@ -24,6 +24,46 @@ class ShelfContext:
         self.db = db
         self.embedder_name = embedder
         self._store = None
+        self.project: str | None = None
+        """--project DIR: the project whose `.docshelf.toml` scopes searches (default: the one we are in)."""
+        self.all_sources = False
+        """--all-sources: search the whole shelf whatever the project's scope."""
+
+    def scope(self):
+        """Return the project scope searches honour (`.docshelf.toml` of --project or of the folder we are in), or None.
+
+        Raises:
+            ConfigError: --project names a folder without a `.docshelf.toml`, or the file is malformed.
+        """
+        from pathlib import Path
+
+        from docshelf.errors import ConfigError
+        from docshelf.project.scope import SCOPE_FILE, find_scope, read_scope
+
+        if self.all_sources:
+            return None
+        if self.project is not None:
+            path = Path(self.project) / SCOPE_FILE
+            if not path.is_file():
+                raise ConfigError(f"--project {self.project}: no {SCOPE_FILE} there; write it with: "
+                                  f"docshelf project {self.project}")
+            return read_scope(path)
+        return find_scope(Path.cwd())
+
+    def searcher(self):
+        """Return the shelf's hybrid searcher, scoped to the project's sources and versions when there is one."""
+        from docshelf.search import HybridSearcher
+
+        scope = self.scope()
+        return HybridSearcher(self.store, self.embedder_factory(), pins=scope.pins if scope else None,
+                              scoped=scope is not None)
+
+    def tools(self):
+        """Return the read tools over the shelf, with the project's scope."""
+        from docshelf.shelf_tools import ShelfTools
+
+        searcher = self.searcher()
+        return ShelfTools(self.store, searcher, self.scope() if searcher.scoped else None)
 
     @property
     def store(self):
@@ -54,6 +94,26 @@ class ShelfContext:
             return get_embedder(name)
 
         return factory
+
+
+def _set_project(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.ensure_object(ShelfContext).project = value
+
+
+def _set_all_sources(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(ShelfContext).all_sources = True
+
+
+def scope_options(command: Any) -> Any:
+    """Add --project DIR and --all-sources to a command that searches."""
+    command = click.option("--all-sources", is_flag=True, expose_value=False, callback=_set_all_sources,
+                           help="Search every source on the shelf, whatever the project's .docshelf.toml says.")(command)
+    return click.option("--project", metavar="DIR", expose_value=False, callback=_set_project,
+                        type=click.Path(file_okay=False),
+                        help="Search the sources of this project's .docshelf.toml (default: the project of the "
+                             "current folder, if it has one).")(command)
 
 
 def emit_json(data: Any) -> None:

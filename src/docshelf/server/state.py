@@ -38,6 +38,7 @@ from docshelf.store.base import Store
 
 if TYPE_CHECKING:
     from docshelf.embed.base import Embedder
+    from docshelf.project.scope import ProjectScope
     from docshelf.llm import ResolvedModel
 
 DEFAULT_HOST = "127.0.0.1"
@@ -66,6 +67,8 @@ class ServerConfig:
     """Host header names the server answers to (DNS-rebinding guard); None accepts any."""
     refresh_every: timedelta | None = None
     """Refresh each source version once its last crawl is this old, through the job queue; None: never."""
+    scope: ProjectScope | None = None
+    """The project scope searches honour (`docshelf serve` in a project with a `.docshelf.toml`); None: all."""
 
 
 class ReadOnlyError(DocshelfError):
@@ -189,8 +192,12 @@ class ServerState:
         self.model: ResolvedModel | None = resolve_model(config.model)
         """The chat model of ask; None answers with passages."""
         self.shelf = ServerShelf(config.db, config.embedder)
+        scope = config.scope
         self.tools = ShelfTools(
-            self.shelf.store, HybridSearcher(self.shelf.store, self.shelf.embedder_factory())
+            self.shelf.store,
+            HybridSearcher(self.shelf.store, self.shelf.embedder_factory(), pins=scope.pins if scope else None,
+                           scoped=scope is not None),
+            scope,
         )
         self.jobs: JobManager | None = (
             None if config.read_only else JobManager(config.db, self.shelf.embedder_factory())

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from servers import Reply, Server
-from test_ingest import TOPICS, write_site
 
 from docshelf.cli import cli
 from docshelf.store.sqlite import SQLiteStore
+from servers import Reply, Server
+from test_ingest import TOPICS, write_site
 
 SUMMARY_KEYS = {"source", "pages_ok", "pages_failed", "pages_skipped", "pages_unchanged", "chunks", "embedded",
                 "seconds", "failures"}

@@ -21,7 +21,14 @@ from docshelf.search import HybridSearcher
 from docshelf.shelf_tools import ShelfTools
 from docshelf.store import open_store
 from docshelf.store.base import Store
-from docshelf.versions import NotOnShelfError, ShelfVersions, UnknownVersionError, nearest, newest_first, same_page_key
+from docshelf.versions import (
+    NotOnShelfError,
+    ShelfVersions,
+    UnknownVersionError,
+    nearest,
+    newest_first,
+    same_page_key,
+)
 from servers import Server
 from store import shelves
 

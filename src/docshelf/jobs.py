@@ -12,8 +12,8 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from typing import Any, Literal
 
 from docshelf.crawl import default_source_name
@@ -21,9 +21,9 @@ from docshelf.crawl.base import CrawlOptions
 from docshelf.embed.base import Embedder
 from docshelf.errors import DocshelfError
 from docshelf.models import utc_now
-from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
 from docshelf.store import open_store
 from docshelf.store.base import Store
+from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
 
 JobKind = Literal["add", "refresh"]
 JobStatus = Literal["queued", "running", "done", "failed"]

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from docshelf.errors import DocshelfError
 from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats, freshness_line
 from docshelf.search import HybridSearcher
 from docshelf.store.base import Store

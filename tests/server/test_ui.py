@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from inert import active_parts
 
 from docshelf.models import Page
 from docshelf.server.ui import CONTENT_SECURITY_POLICY, stored_page_url
 from docshelf.store import open_store
-from inert import active_parts
 from test_shelf_tools import crawl_site
 
 HOSTILE = Path(__file__).parents[1] / "fixtures" / "hostile"
@@ -51,7 +51,7 @@ def test_search_page_without_a_query_shows_the_form(client: TestClient) -> None:
 def test_search_results_mark_terms_and_link_page_and_original(client: TestClient, base: str) -> None:
     html = client.get("/", params={"q": "WIDGETS_CACHE_TTL"}).text
     assert "<mark>WIDGETS_CACHE_TTL</mark>" in html
-    hits = re.findall(r'<li class="hit">.*?</li>', html, re.S)
+    hits = re.findall(r'<li class="hit">.*?</li>', html, re.DOTALL)
     assert hits
     first = hits[0]
     original = re.search(r'<a class="original" href="([^"]+)"', first)
@@ -111,7 +111,7 @@ def test_unknown_page_is_a_404_html_page(client: TestClient, base: str) -> None:
 
 def test_sources_page_lists_counts_and_actions(client: TestClient) -> None:
     html = client.get("/sources").text
-    row = re.search(r'<tr data-source="widgets">.*?</tr>', html, re.S)
+    row = re.search(r'<tr data-source="widgets">.*?</tr>', html, re.DOTALL)
     assert row
     cells = re.findall(r'<td class="num">([^<]+)</td>', row.group(0))
     pages, chunks, embedded = cells

@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, KnownLinks, Validators
+from docshelf.crawl.base import (
+    CrawlOptions,
+    CrawlOutcome,
+    CrawlReport,
+    DiscoveryMethod,
+    KnownLinks,
+    Validators,
+)
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier

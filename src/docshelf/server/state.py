@@ -38,8 +38,8 @@ from docshelf.store.base import Store
 
 if TYPE_CHECKING:
     from docshelf.embed.base import Embedder
-    from docshelf.project.scope import ProjectScope
     from docshelf.llm import ResolvedModel
+    from docshelf.project.scope import ProjectScope
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

@@ -13,7 +13,17 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from docshelf.models import Chunk, Enrichment, Freshness, Page, PageChange, PageInfo, SectionStart, Source, SourceStats
+from docshelf.models import (
+    Chunk,
+    Enrichment,
+    Freshness,
+    Page,
+    PageChange,
+    PageInfo,
+    SectionStart,
+    Source,
+    SourceStats,
+)
 
 NOT_EMBEDDED = ""
 """The embed hash of a chunk that is never embedded (generated navigation: searchable by BM25 only)."""

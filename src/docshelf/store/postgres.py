@@ -36,7 +36,17 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from docshelf.errors import ModelMismatchError, StoreError
-from docshelf.models import Chunk, Enrichment, Freshness, Page, PageChange, PageInfo, Source, SourceStats, utc_now
+from docshelf.models import (
+    Chunk,
+    Enrichment,
+    Freshness,
+    Page,
+    PageChange,
+    PageInfo,
+    Source,
+    SourceStats,
+    utc_now,
+)
 from docshelf.records import MODELS_BY_DIM
 from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
 from docshelf.store.fts import chunk_headings, identifier_parts, query_terms

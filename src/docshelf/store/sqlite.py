@@ -16,9 +16,25 @@ import apsw
 import numpy as np
 
 from docshelf.errors import ModelMismatchError, StoreError
-from docshelf.models import Chunk, Enrichment, Freshness, Page, PageChange, PageInfo, Source, SourceStats, utc_now
+from docshelf.models import (
+    Chunk,
+    Enrichment,
+    Freshness,
+    Page,
+    PageChange,
+    PageInfo,
+    Source,
+    SourceStats,
+    utc_now,
+)
 from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
-from docshelf.store.fts import chunk_headings, fts_columns, identifier_parts, match_expression, section_headings
+from docshelf.store.fts import (
+    chunk_headings,
+    fts_columns,
+    identifier_parts,
+    match_expression,
+    section_headings,
+)
 from docshelf.store.migrations import apply_migrations
 from docshelf.store.vector_matrix import VectorMatrix
 

@@ -28,13 +28,7 @@ from docshelf.models import (
     utc_now,
 )
 from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
-from docshelf.store.fts import (
-    chunk_headings,
-    fts_columns,
-    identifier_parts,
-    match_expression,
-    section_headings,
-)
+from docshelf.store.fts import chunk_headings, fts_columns, identifier_parts, match_expression, section_headings
 from docshelf.store.migrations import apply_migrations
 from docshelf.store.vector_matrix import VectorMatrix
 

@@ -102,6 +102,14 @@ def test_versions_stated_by_pages() -> None:
     assert version_in_page((DOCUSAURUS / "index.html").read_text(encoding="utf-8")) is None
 
 
+def test_the_project_a_site_names_in_its_titles() -> None:
+    from docshelf.crawl.version import project_in_page
+
+    assert project_in_page((SPHINX / "quickstart.html").read_text(encoding="utf-8")) == "Widgets"
+    assert project_in_page("<html><head><title>Models | Django 4.2 docs</title></head></html>") == "Django"
+    assert project_in_page("<html><head><title>Flask Documentation (2.2.x)</title></head></html>") is None
+
+
 def test_mike_versions_json_resolves_an_alias() -> None:
     versions = '[{"version": "1.1", "title": "1.1", "aliases": ["latest"]}, {"version": "1.0", "aliases": []}]'
     assert version_in_mike(versions, "latest") == "1.1"
@@ -138,6 +146,7 @@ def versioned_shelf(shelf_location: str) -> Iterator[tuple[Store, str]]:
 def test_versions_of_one_source_search_apart(versioned_shelf: tuple[Store, str]) -> None:
     store, base = versioned_shelf
     assert store.source_names() == ["widgets@2.2", "widgets@2.3", "widgets@2.4"]
+    assert store.get_source("widgets@2.4").packages == ["widgets"]  # the project the site's titles name
     searcher = HybridSearcher(store, lambda: get_embedder(None))
 
     # Without a version: the newest, where the feature exists.

@@ -244,6 +244,8 @@ class Ingestor:
         self._embedder: Embedder | None = None
         self.progress: Progress = progress or _NoProgress()
         self.enricher = enricher
+        self._site_projects: dict[str, str] = {}
+        """The project name each root's site states (found by `source_for`), recorded as a package of a new source."""
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -268,7 +270,7 @@ class Ingestor:
         already added from this root (a refresh), else the version the site states
         (docshelf.crawl.version), else unversioned. A default name leaves out the URL's version segment.
         """
-        from docshelf.crawl.version import detect_version, without_version
+        from docshelf.crawl.version import detect_site, without_version
 
         name, stated = split_key(source) if source else (default_source_name(without_version(root)), "")
         if version or stated:
@@ -279,7 +281,10 @@ class Ingestor:
                      if s.source.base_name == name and s.source.root == root]
         if same_root:
             return same_root[0]
-        return source_key(name, await detect_version(root))
+        site = await detect_site(root)
+        if site.project:  # the project the site documents is a package name to match a project's dependencies by
+            self._site_projects[root] = site.project
+        return source_key(name, site.version)
 
     async def add_async(
         self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions(),
@@ -290,7 +295,8 @@ class Ingestor:
         name = await self.source_for(root, source, version)
         existing = self.store.get_source(name)
         stored_options = _options_json(options) | _kept_options(existing)
-        kept_packages = list(dict.fromkeys([*(existing.packages if existing else []), *packages]))
+        stated = [self._site_projects[root].lower()] if root in self._site_projects and existing is None else []
+        kept_packages = list(dict.fromkeys([*(existing.packages if existing else []), *packages, *stated]))
         created_at = existing.created_at if existing else utc_now()
         self.store.upsert_source(
             Source(name=name, root=root, options=stored_options, created_at=created_at, packages=kept_packages)

@@ -42,6 +42,8 @@ class Job:
     source: str
     root: str
     options: CrawlOptions = field(default_factory=CrawlOptions)
+    version: str | None = None
+    """The version the docs are of, when the caller stated it; None: detected (see `Ingestor.source_for`)."""
     status: JobStatus = "queued"
     pages_done: int = 0
     """Pages finished so far, whatever their outcome."""
@@ -130,10 +132,12 @@ class JobManager:
         self._queue: queue.Queue[Job] = queue.Queue()
         self._worker: threading.Thread | None = None
 
-    def start_add(self, root: str, source: str | None = None, options: CrawlOptions | None = None) -> Job:
-        """Queue a crawl of `root` into `source` (derived from the root when None); return the job at once."""
+    def start_add(self, root: str, source: str | None = None, options: CrawlOptions | None = None,
+                  version: str | None = None) -> Job:
+        """Queue a crawl of `root` into `source` (derived from the root when None) at `version` (None: detected);
+        return the job at once."""
         name = source or default_source_name(root)
-        return self._submit(Job(_new_id(), "add", name, root, options or CrawlOptions()))
+        return self._submit(Job(_new_id(), "add", name, root, options or CrawlOptions(), version))
 
     def start_refresh(self, store: Store, source: str) -> Job:
         """Queue a re-crawl of a source with the root and options it was added with; return the job.
@@ -223,7 +227,7 @@ class JobManager:
         try:
             store = self._open(self.db)
             summary = Ingestor(store, self._embedder_factory, _JobProgress(job, self._lock)).add(
-                job.root, source=job.source, options=job.options)
+                job.root, source=job.source, options=job.options, version=job.version)
             ending = {"summary": summary.to_json(), "status": "done"}
         except Exception as exc:  # noqa: BLE001 -- a job must end with a status, whatever failed inside it
             ending = {"error": f"{type(exc).__name__}: {exc}", "status": "failed"}

@@ -100,7 +100,8 @@ def _add_read_tools(server: MCPServer, tools: ShelfTools) -> None:
 def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> None:
     @server.tool()
     def add_source(url: str, source: str | None = None, include: list[str] | None = None,
-                   exclude: list[str] | None = None, max_pages: int | None = None) -> str:
+                   exclude: list[str] | None = None, max_pages: int | None = None,
+                   version: str | None = None) -> str:
         """Crawl a documentation site (or a local folder) onto the shelf in the background; returns a job id at once.
 
         Give the root URL of the docs (e.g. https://flask.palletsprojects.com/en/stable/). The crawl can take
@@ -112,11 +113,12 @@ def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> 
             include: only URLs matching one of these globs (e.g. "*/api/*").
             exclude: skip URLs matching these globs.
             max_pages: stop after this many pages.
+            version: the version these docs are of (e.g. "4.2"); omit to take what the site states.
         """
         from docshelf.crawl.base import CrawlOptions
 
         options = CrawlOptions(include=tuple(include or ()), exclude=tuple(exclude or ()), max_pages=max_pages)
-        return _call(lambda: _started(jobs.start_add(url, source, options)))
+        return _call(lambda: _started(jobs.start_add(url, source, options, version)))
 
     @server.tool()
     def refresh_source(source: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -27,6 +28,18 @@ _ALIASES = {"latest", "stable", "current", "dev", "main", "master"}
 _SPHINX_OPTION = re.compile(r"""\bVERSION\s*:\s*['"]([^'"]+)['"]""")
 _TITLE_SUFFIX = re.compile(r"\b(\d+(?:\.\d+)+(?:[a-z]+\d*)?)\s+(?:documentation|docs)\s*$", re.IGNORECASE)
 _HEADER = re.compile(r"^#\s+.*?\bv?(\d+(?:\.\d+)+(?:[a-z]+\d*)?)\s*$", re.MULTILINE)
+_TITLE_PROJECT = re.compile(r"(?:^|[\u2014|:\u2013-]\s)\s*([A-Za-z][\w .+-]*?)\s+v?\d+(?:\.\d+)*(?:[a-z]+\d*)?\s+"
+                            r"(?:documentation|docs)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SiteFacts:
+    """What a documentation site says about itself before its crawl."""
+
+    version: str | None = None
+    """The version it documents, when it says."""
+    project: str | None = None
+    """The project it documents ("Django" of "… — Django 4.2 documentation"), when its title says."""
 
 
 def version_in_url(url: str) -> str | None:
@@ -80,6 +93,16 @@ def version_in_page(text: str) -> str | None:
     return found.group(1) if found else None
 
 
+def project_in_page(text: str) -> str | None:
+    """Return the project a page's title names before its version ("Quickstart — Widgets 2.4 documentation"
+    → "Widgets"), else None."""
+    if not text.lstrip().startswith("<"):
+        return None
+    title = LexborHTMLParser(text).css_first("title")
+    found = _TITLE_PROJECT.search(title.text().strip()) if title else None
+    return found.group(1).strip() if found else None
+
+
 def sphinx_options_url(text: str, base: str) -> str | None:
     """Return the URL of a Sphinx page's `documentation_options.js`, when it loads one."""
     if not text.lstrip().startswith("<"):
@@ -104,7 +127,12 @@ def version_in_mike(versions_json: str, alias: str) -> str | None:
 
 
 async def detect_version(root: str, client: httpx.AsyncClient | None = None) -> str | None:
-    """Return the version the documentation at `root` states (URL, mike, page), else None.
+    """Return the version the documentation at `root` states (URL, mike, page), else None."""
+    return (await detect_site(root, client)).version
+
+
+async def detect_site(root: str, client: httpx.AsyncClient | None = None) -> SiteFacts:
+    """Return the version and project the documentation at `root` states (URL, mike, page).
 
     Makes at most three requests (the root page, its `documentation_options.js`, mike's
     `versions.json`); any that fails only means that clue is missing.
@@ -113,26 +141,27 @@ async def detect_version(root: str, client: httpx.AsyncClient | None = None) -> 
         path = local_path(root)
         index = path / "index.html" if path.is_dir() else path
         try:
-            return version_in_page(index.read_text(encoding="utf-8", errors="replace")) if index.is_file() else None
+            text = index.read_text(encoding="utf-8", errors="replace") if index.is_file() else ""
         except OSError:
-            return None
+            return SiteFacts()
+        return SiteFacts(version_in_page(text) if text else None, project_in_page(text) if text else None)
     url = root if "://" in root else f"https://{root}"
-    if (found := version_in_url(url)) is not None:
-        return found
     own = client is None
     http = client or httpx.AsyncClient(timeout=20.0, follow_redirects=True,
                                        headers={"User-Agent": "docshelf/0.1 (+https://github.com/docshelf/docshelf)"})
     try:
-        return await _from_site(http, url)
+        page = await _get(http, url)
+        project = project_in_page(page.text) if page is not None else None
+        version = version_in_url(url)
+        if version is None and page is not None:
+            version = await _from_site(http, page)
+        return SiteFacts(version, project)
     finally:
         if own:
             await http.aclose()
 
 
-async def _from_site(http: httpx.AsyncClient, url: str) -> str | None:
-    page = await _get(http, url)
-    if page is None:
-        return None
+async def _from_site(http: httpx.AsyncClient, page: httpx.Response) -> str | None:
     final = str(page.url)
     if (found := version_in_url(final)) is not None:  # `/` redirected to `/en/4.2/`
         return found

@@ -113,7 +113,8 @@ def read_page(
 def search(
     state: State,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="The query")],
-    source: Annotated[list[str], Query(description="Only these sources (repeatable)")] = [],  # noqa: B006
+    source: Annotated[list[str], Query(description="Only these sources (repeatable): NAME (its newest version, "
+                                                   "or the project's) or NAME@VERSION")] = [],  # noqa: B006
     k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     mode: Annotated[SearchMode, Query(description=" | ".join(SEARCH_MODES))] = "hybrid",
 ) -> dict[str, Any]:
@@ -204,6 +205,10 @@ class AddSourceRequest(BaseModel):
     source: str | None = Field(
         None, pattern=SOURCE_NAME, description="Source name (default: from the URL or path)."
     )
+    version: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,49}$",
+        description="The version the docs are of (default: what the site states; none found: unversioned).",
+    )
     include: list[str] = Field(default_factory=list, description="Only URLs matching one of these globs.")
     exclude: list[str] = Field(default_factory=list, description="Skip URLs matching these globs.")
     max_pages: int | None = Field(None, ge=1)
@@ -254,7 +259,7 @@ def _accepted(job: Job, response: Response) -> dict[str, Any]:
 )
 def add_source(state: State, body: AddSourceRequest, response: Response) -> dict[str, Any]:
     root = body.root()
-    return _accepted(state.add_source(root, body.source, body.options()), response)
+    return _accepted(state.add_source(root, body.source, body.options(), body.version), response)
 
 
 @router.post(

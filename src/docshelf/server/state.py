@@ -207,7 +207,8 @@ class ServerState:
         if self.jobs is not None and config.refresh_every is not None:
             self._stop_refreshing = self.jobs.refresh_every(config.refresh_every)
 
-    def add_source(self, root: str, source: str | None = None, options: CrawlOptions | None = None) -> Job:
+    def add_source(self, root: str, source: str | None = None, options: CrawlOptions | None = None,
+                   version: str | None = None) -> Job:
         """Start a crawl of `root` into `source` (derived from the root when None); return the job at once.
 
         Raises:
@@ -218,7 +219,7 @@ class ServerState:
         name = source or default_source_name(root)
         with self._write_lock:
             self._check_idle(jobs, name)
-            return jobs.start_add(root, name, options)
+            return jobs.start_add(root, name, options, version)
 
     def refresh_source(self, source: str) -> Job:
         """Start a re-crawl of a source with the root and options it was added with; return the job.

@@ -27,7 +27,7 @@ from servers import Server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECTS = FIXTURES / "projects"
-VERSIONED = FIXTURES / "sites" / "versioned"
+VERSIONED = FIXTURES / "versioned_site"
 
 JS = {"@tanstack/react-query": "5.59.16", "react": "18.3.1", "react-dom": "18.3.1", "typescript": "5.6.3",
       "vite": "5.4.10"}

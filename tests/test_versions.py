@@ -1,6 +1,6 @@
 """Versions of one documentation on one shelf: detection, order, search by version, removal — on both backends.
 
-The fixture (tests/fixtures/sites/versioned, built by its make.py) is the Sphinx fixture site as
+The fixture (tests/fixtures/versioned_site, built by its make.py) is the Sphinx fixture site as
 releases 2.2, 2.3 and 2.4 under `/en/<version>/`; 2.4 adds a "Live streaming" page and rewrites a
 quickstart paragraph.
 """
@@ -35,7 +35,7 @@ from store import shelves
 shelf_location = shelves.shelf_location
 
 FIXTURES = Path(__file__).parent / "fixtures"
-VERSIONED = FIXTURES / "sites" / "versioned"
+VERSIONED = FIXTURES / "versioned_site"
 SPHINX = FIXTURES / "sites" / "sphinx"
 DOCUSAURUS = FIXTURES / "sites" / "docusaurus"
 

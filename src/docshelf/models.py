@@ -84,6 +84,8 @@ class Page:
     embeds: bool = True
     """Whether the page's chunks get vectors: generated navigation (indexes, tables of contents) is
     searchable by BM25 but never embedded. Decided when the page is built; not stored."""
+    changed_at: str | None = None
+    """When the content last changed; None means now, at `fetched_at` (a copy between shelves keeps the original's)."""
     links: list[str] | None = None
     """The page's outgoing links as crawled, kept so that a refresh answered 304 still follows them;
     None when not known (imported pages, folders)."""

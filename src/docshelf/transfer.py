@@ -166,11 +166,12 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
     for stats in src.list_sources():
         dst.upsert_source(stats.source)
         summary.sources += 1
+        links = src.page_links(stats.source.name)
         for infos in iter_pages(src, stats.source.name):
             vectors: dict[str, np.ndarray] = {}
             for info in infos:
                 chunks = stored_chunks(src_access, info.url)
-                _copy_page(src, dst, dst_access, info, chunks)
+                _copy_page(src, dst, dst_access, info, chunks, links.get(info.url))
                 vectors.update((c.embed_hash, c.vector) for c in chunks if c.vector is not None)
                 summary.pages += 1
                 summary.chunks += len(chunks)
@@ -183,11 +184,13 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
     return summary
 
 
-def _copy_page(src: Store, dst: Store, dst_access: ChunkAccess, info: PageInfo, chunks: list[StoredChunk]) -> None:
+def _copy_page(src: Store, dst: Store, dst_access: ChunkAccess, info: PageInfo, chunks: list[StoredChunk],
+               links: list[str] | None) -> None:
     page = Page(
         url=info.url, source=info.source, title=info.title, markdown=src.get_page_markdown(info.url) or "",
         content_hash=info.content_hash or "", fetched_at=info.fetched_at, etag=info.etag,
         last_modified=info.last_modified, status=info.status, error=info.error,
+        changed_at=info.changed_at, links=links,
     )
     dst.replace_page(page, [c.chunk for c in chunks], [c.embed_hash for c in chunks])
     texts = {c.chunk.chunk_number: c.texts for c in chunks if c.texts}

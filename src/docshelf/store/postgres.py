@@ -728,7 +728,8 @@ def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
            links = coalesce(excluded.links, docshelf_pages.links)""",
         (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
          page.last_modified, page.fetched_at, page.status, page.error, page.prior,
-         page.fetched_at if page.status == "ok" else None, None if page.links is None else Jsonb(page.links)),
+         page.changed_at or (page.fetched_at if page.status == "ok" else None),
+         None if page.links is None else Jsonb(page.links)),
     )
 
 

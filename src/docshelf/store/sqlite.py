@@ -487,7 +487,7 @@ class SQLiteStore:
         self.conn.execute(
             """INSERT INTO pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at, status,
                                  error, prior, changed_at, links)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'ok' THEN ? END, ?)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(url) DO UPDATE SET source = excluded.source, title = excluded.title,
                markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
                last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
@@ -496,7 +496,7 @@ class SQLiteStore:
                links = coalesce(excluded.links, pages.links)""",
             (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
              page.last_modified, page.fetched_at, page.status, page.error, page.prior,
-             page.status, page.fetched_at, None if page.links is None else json.dumps(page.links)),
+             _changed_at(page), None if page.links is None else json.dumps(page.links)),
         )
 
     def _insert_chunk(self, chunk: Chunk, page_title: str, embed_hash: str, embedded: bool) -> int:
@@ -534,6 +534,11 @@ _SOURCE_COLUMNS = "s.name, s.root, s.options, s.created_at, s.last_crawl_at, s.v
 
 _CHUNK_SQL = """SELECT c.url, c.source, c.chunk_number, c.title, c.summary, c.content, c.heading_path,
     c.anchor, c.metadata, c.updated_dt, c.context, c.enriched_by, c.sections FROM chunks c"""
+
+
+def _changed_at(page: Page) -> str | None:
+    """Return when a stored page's content changed: as given (a copy), else now for new content, else unknown."""
+    return page.changed_at or (page.fetched_at if page.status == "ok" else None)
 
 
 def _source(row: Sequence) -> Source:

@@ -174,3 +174,28 @@ def test_find_scope_walks_up_and_rejects_a_malformed_file(tmp_path: Path) -> Non
     (tmp_path / SCOPE_FILE).write_text("[sources\n")
     with pytest.raises(Exception, match=r"\.docshelf\.toml: not valid TOML"):
         find_scope(tmp_path)
+
+
+def test_serve_in_a_project_searches_its_scope_and_the_api_takes_source_at_version(widgets_shelf: str,
+                                                                                     tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from docshelf.server.app import create_app
+    from docshelf.server.state import ServerConfig
+
+    project = tmp_path / "fleet"
+    shutil.copytree(PROJECTS / "uv", project)
+    assert CliRunner().invoke(cli, ["--db", widgets_shelf, "project", str(project)]).exit_code == 0
+    scoped = ServerConfig(db=widgets_shelf, mcp=False, scope=read_scope(project / SCOPE_FILE))
+    with TestClient(create_app(scoped)) as client:
+        hits = client.get("/api/search", params={"q": "telemetry firehose stream"}).json()["hits"]
+        assert hits and {h["version"] for h in hits} == {"2.3"}
+    with TestClient(create_app(ServerConfig(db=widgets_shelf, mcp=False))) as client:
+        assert client.get("/api/search", params={"q": "telemetry firehose"}).json()["hits"][0]["version"] == "2.4"
+        old = client.get("/api/search", params={"q": "gearbox pipeline", "source": "widgets@2.2"}).json()["hits"]
+        assert old and {h["version"] for h in old} == {"2.2"} and all("/en/2.2/" in h["url"] for h in old)
+        unknown = client.get("/api/search", params={"q": "gearbox", "source": "widgets@9.9"})
+        assert unknown.status_code == 404 and "it has: 2.4, 2.3, 2.2" in unknown.json()["detail"]
+        several = client.delete("/api/sources/widgets")
+        assert several.status_code == 400 and "name one as widgets@VERSION" in several.json()["detail"]
+        assert client.delete("/api/sources/widgets@2.2").status_code == 200

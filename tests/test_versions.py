@@ -215,7 +215,8 @@ def test_cli_versions_search_rm_and_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "it has: 2.4, 2.3" in bad.output
 
     ambiguous = runner.invoke(cli, ["--db", db, "rm", "widgets"])
-    assert ambiguous.exit_code == 2 and "docshelf rm widgets@VERSION" in ambiguous.output
+    assert ambiguous.exit_code == 2 and "several versions on the shelf (2.4, 2.3); name one as widgets@VERSION" \
+        in ambiguous.output
     assert runner.invoke(cli, ["--db", db, "rm", "widgets@2.3"]).exit_code == 0
     assert runner.invoke(cli, ["--db", db, "rm", "widgets"]).exit_code == 0  # the last version: the source goes
     assert "widgets" not in runner.invoke(cli, ["--db", db, "sources", "--json"]).output

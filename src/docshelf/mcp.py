@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from docshelf.errors import DocshelfError
 from docshelf.jobs import Job, JobManager
 from docshelf.shelf_tools import DEFAULT_READ_CHUNKS, ShelfTools
+from docshelf.versions import ShelfVersions
 
 INSTRUCTIONS = """\
 docshelf serves documentation sites crawled onto a local shelf. To answer a question about a library or
@@ -140,10 +141,8 @@ def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> 
         """
 
         def remove() -> str:
-            key = tools.resolve_source(source)  # raises the clear unknown-source (or version) error
-            if "@" in key and "@" not in source and len(tools.store_versions(source)) > 1:
-                raise DocshelfError(f"{source} has several versions ({', '.join(tools.store_versions(source))}); "
-                                    f"remove one at a time with source='{source}@VERSION'")
+            # Raises the clear unknown-source (or version) error, or asks which version.
+            key = ShelfVersions.of(tools.store.source_names()).only_version(source)
             if (active := jobs.active_for(key)) is not None:
                 raise DocshelfError(f"job {active.id} is crawling {source}; wait until job_status says it is done")
             return f"Removed source {key}: {tools.store.remove_source(key)} pages."

@@ -294,10 +294,6 @@ class ShelfTools:
         chunks = self.store.get_chunks(page.url, start=start_chunk, limit=max_chunks)
         return PageWindow(page, start_chunk, [passage_from_chunk(c, anchor, page) for c in chunks])
 
-    def store_versions(self, name: str) -> list[str]:
-        """Return the versions of a source on the shelf, newest first ("" for an unversioned crawl)."""
-        return ShelfVersions.of(self.store.source_names()).by_name.get(split_key(name)[0], [])
-
     def resolve_source(self, spec: str) -> str:
         """Return the key of `name` (its pinned or newest version) or `name@version`.
 

@@ -26,6 +26,10 @@ class UnknownVersionError(NotOnShelfError):
     """A source is on the shelf, but not at the version asked for; the message lists the versions it has."""
 
 
+class SeveralVersionsError(DocshelfError):
+    """A change that takes one version (remove) was given a source name that has several."""
+
+
 def source_key(name: str, version: str | None) -> str:
     """Return the shelf key of a source's version: `name@version`, or `name` when unversioned.
 
@@ -106,6 +110,20 @@ class ShelfVersions:
     def keys(self, name: str) -> list[str]:
         """Return every key of a source name, newest version first."""
         return [source_key(name, v) for v in self.by_name.get(name, [])]
+
+    def only_version(self, spec: str) -> str:
+        """Return the key of the one version `spec` names, for a change such as removing it.
+
+        Raises:
+            NotOnShelfError / UnknownVersionError: as `resolve`.
+            SeveralVersionsError: a bare name of a source with several versions.
+        """
+        key = self.resolve(spec)
+        name, version = split_key(spec)
+        if not version and len(self.by_name[name]) > 1:
+            raise SeveralVersionsError(f"{name} has several versions on the shelf ({self.describe(name)}); "
+                                       f"name one as {name}@VERSION")
+        return key
 
     def describe(self, name: str) -> str:
         """Return "4.2, 5.1" style text of a source's versions (newest first) for messages."""

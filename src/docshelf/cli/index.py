@@ -15,7 +15,7 @@ from docshelf.cli.enrich import (
     remember_enrichment,
     remembered_enrichment,
 )
-from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, config_errors, emit_json
 
 
 @click.command()
@@ -104,16 +104,13 @@ def rm(shelf: ShelfContext, source: str, as_json: bool) -> None:
     Example:
         docshelf rm django@4.2
     """
-    from docshelf.versions import ShelfVersions, split_key
+    from docshelf.versions import NotOnShelfError, ShelfVersions
 
     with config_errors():
-        (key,) = check_sources(shelf, (source,))
-        name, version = split_key(source)
-        versions = ShelfVersions.of(shelf.store.source_names())
-        if not version and len(versions.by_name[name]) > 1:
-            raise click.UsageError(f"{name} has several versions on the shelf ({versions.describe(name)}); "
-                                   f"remove one with: docshelf rm {name}@VERSION")
-        source = key
+        try:
+            source = ShelfVersions.of(shelf.store.source_names()).only_version(source)
+        except NotOnShelfError as exc:
+            raise click.UsageError(str(exc)) from exc
         removed = shelf.store.remove_source(source)
     if as_json:
         emit_json({"source": source, "pages_removed": removed})

@@ -36,6 +36,7 @@ from docshelf.jobs import JobNotFoundError
 from docshelf.server import api, auth, ui
 from docshelf.server.state import ReadOnlyError, ServerConfig, ServerState, SourceBusyError
 from docshelf.shelf_tools import NotOnShelfError
+from docshelf.versions import SeveralVersionsError
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -48,6 +49,7 @@ DOMAIN_ERRORS: tuple[tuple[type[DocshelfError], int, str], ...] = (
     (JobNotFoundError, 404, "not_found"),
     (ReadOnlyError, 403, "read_only"),
     (SourceBusyError, 409, "crawl_running"),
+    (SeveralVersionsError, 400, "bad_request"),
 )
 
 

@@ -32,9 +32,10 @@ from docshelf.crawl.base import CrawlOptions
 from docshelf.errors import DocshelfError
 from docshelf.jobs import Job, JobManager
 from docshelf.search import HybridSearcher
-from docshelf.shelf_tools import NotOnShelfError, ShelfTools
+from docshelf.shelf_tools import ShelfTools
 from docshelf.store import POSTGRES_SCHEMES, open_store
 from docshelf.store.base import Store
+from docshelf.versions import ShelfVersions
 
 if TYPE_CHECKING:
     from docshelf.embed.base import Embedder
@@ -246,11 +247,8 @@ class ServerState:
         with self._write_lock:
             # A queued crawl has not created its source yet: busy comes before unknown.
             self._check_idle(jobs, source)
-            key = self.tools.resolve_source(source)  # raises the unknown-source error naming the known ones
-            versions = self.tools.store_versions(source)
-            if "@" not in source and len(versions) > 1:
-                raise NotOnShelfError(f"{source} has several versions ({', '.join(versions)}); "
-                                      f"remove one at a time as {source}@VERSION")
+            # Raises the unknown-source error naming the known ones, or asks which version.
+            key = ShelfVersions.of(self.tools.store.source_names()).only_version(source)
             return self.tools.store.remove_source(key)
 
     def _writable(self) -> JobManager:

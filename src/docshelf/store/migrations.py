@@ -177,9 +177,51 @@ def m010_inbound_text(conn: apsw.Connection) -> None:
            FROM chunks c LEFT JOIN pages p ON p.url = c.url"""
     )
     conn.executemany(
-        "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, '')",
         [(chunk_id, *fts_columns(title, section_headings(json.loads(path), sections_from_json(sections)), content))
          for chunk_id, title, path, sections, content in rows],
+    )
+
+
+def m011_inbound_fts(conn: apsw.Connection) -> None:
+    """Move inbound link text out of `chunks_fts` into a full-text table of its own, `inbound_fts`.
+
+    FTS5's bm25 normalises by the length of the whole row, so as a fourth column the inbound
+    text of a section that many index entries point at lowered that section's score for the
+    words of its own body. Both tables are contentless, so both are rebuilt from `chunks`.
+    """
+    import json
+
+    from docshelf.store.base import sections_from_json
+    from docshelf.store.fts import fts_columns, inbound_fts_text, section_headings
+
+    conn.execute(
+        """
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, headings, body,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        CREATE VIRTUAL TABLE inbound_fts USING fts5(
+            inbound,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        """
+    )
+    rows = conn.execute(
+        """SELECT c.id, coalesce(p.title, ''), c.heading_path, c.sections, c.content, c.inbound
+           FROM chunks c LEFT JOIN pages p ON p.url = c.url"""
+    ).fetchall()
+    conn.executemany(
+        "INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (?, ?, ?, ?)",
+        [(chunk_id, *fts_columns(title, section_headings(json.loads(path), sections_from_json(sections)), content))
+         for chunk_id, title, path, sections, content, _ in rows],
+    )
+    conn.executemany(
+        "INSERT INTO inbound_fts(rowid, inbound) VALUES (?, ?)",
+        [(chunk_id, inbound_fts_text(inbound)) for chunk_id, *_, inbound in rows if inbound],
     )
 
 
@@ -203,6 +245,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m008_chunk_sections", m008_chunk_sections),
     ("m009_navigation_by_entries", m009_navigation_by_entries),
     ("m010_inbound_text", m010_inbound_text),
+    ("m011_inbound_fts", m011_inbound_fts),
 ]
 
 

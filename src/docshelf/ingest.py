@@ -37,8 +37,10 @@ from docshelf.store.base import NOT_EMBEDDED, Store
 if TYPE_CHECKING:
     from docshelf.enrich_llm import LLMEnricher
 
-EMBED_BATCH = 64
-"""Chunks handed to the embedder at once (it sorts and sub-batches them by length)."""
+EMBED_BATCH = 256
+"""Chunks handed to the embedder at once (it sorts and sub-batches them by length, a remote one by request
+size). Between two calls the embedder's threads wait while vectors are stored and the next chunks read,
+and at the end of a call one thread may wait for the other's last batch: fewer, larger calls wait less."""
 
 ENRICH_BATCH = 32
 """Chunks read from the shelf and handed to the model enricher at once (it bounds the requests in flight)."""

@@ -139,6 +139,29 @@ def test_read_page_in_windows_and_from_an_anchor(client: TestClient, widgets_she
     assert_error(client.get("/api/page"), 400, "bad_request", "query parameter url: Field required")
 
 
+def test_read_page_and_search_within_a_token_budget(client: TestClient, widgets_shelf: tuple[Path, str]) -> None:
+    from docshelf.budget.tokens import get_token_counter
+
+    _, base = widgets_shelf
+    url, counter = f"{base}/configuration.html", get_token_counter()
+    end, cursor = 0, None
+    while True:
+        part = client.get("/api/page", params={"url": url, "max_tokens": 120} | ({"cursor": cursor} if cursor else {}))
+        part = part.json()
+        assert part["tokens"] <= 120 and part["max_tokens"] == 120 and part["start"] == end < part["end"]
+        end, cursor = part["end"], part["cursor"]
+        if cursor is None:
+            break
+    assert part["end"] == part["total"] > 1000
+    around = client.get("/api/page", params={"url": f"{url}#settings-reference", "around": 1, "max_tokens": 2000}).json()
+    assert "{#settings-reference}" in around["content"]
+
+    found = client.get("/api/search", params={"q": "WIDGETS_CACHE_TTL", "max_tokens": 300}).json()
+    assert found["tokens"] <= 300 and found["more"] > 0 and found["passages"]
+    assert_error(client.get("/api/search", params={"q": "x", "max_tokens": 10}), 400, "bad_request", "max_tokens")
+    assert_error(client.get("/api/page", params={"url": url, "cursor": "nope"}), 404, "not_found", "not one read_page gave")
+
+
 def test_search_returns_the_hits_of_the_cli(client: TestClient, shelf_copy: Path) -> None:
     for mode in ("hybrid", "bm25", "vector"):
         api = client.get(

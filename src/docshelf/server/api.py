@@ -29,7 +29,15 @@ from docshelf.records import RecordFormat, RecordWriter, export_pages
 from docshelf.search import SEARCH_MODES
 from docshelf.server.sse import Event, ask_events, job_events, job_snapshot
 from docshelf.server.state import ServerState
-from docshelf.shelf_tools import DEFAULT_READ_CHUNKS, MAX_K, MAX_PAGE_LIMIT, NotOnShelfError
+from docshelf.shelf_tools import (
+    DEFAULT_READ_CHUNKS,
+    DEFAULT_READ_TOKENS,
+    MAX_K,
+    MAX_PAGE_LIMIT,
+    MAX_TOKENS,
+    MIN_TOKENS,
+    NotOnShelfError,
+)
 from docshelf.transfer import chunk_access, stored_chunks
 
 SEARCH_MAX_K = 200
@@ -99,14 +107,25 @@ def list_pages(
     return state.tools.list_pages(name, prefix, limit, offset).to_json()
 
 
-@router.get("/page", summary="A page's chunks in order, from start_chunk or the section url#anchor names")
+Budget = Annotated[int | None, Query(ge=MIN_TOKENS, le=MAX_TOKENS,
+                                    description="Budget of the result in LLM tokens (o200k_base)")]
+
+
+@router.get("/page", summary="A page's chunks in order (start_chunk, max_chunks), or its Markdown fitted to max_tokens")
 def read_page(
     state: State,
     url: Annotated[str, Query(min_length=1)],
     start_chunk: Annotated[int | None, Query(ge=0)] = None,
     max_chunks: Annotated[int, Query(ge=1, le=2 * MAX_K)] = DEFAULT_READ_CHUNKS,
+    max_tokens: Budget = None,
+    cursor: Annotated[str | None, Query(description="Read on from here: the cursor the previous read returned")] = None,
+    around: Annotated[int | None, Query(ge=0, le=50, description="With url#anchor: sections either side")] = None,
 ) -> dict[str, Any]:
-    return state.tools.read_page(url, start_chunk, max_chunks).to_json()
+    if max_tokens is None and cursor is None and around is None:
+        return state.tools.read_page(url, start_chunk, max_chunks).to_json()
+    if start_chunk is not None:
+        raise HTTPException(400, "start_chunk pages by chunks; with max_tokens, cursor or around read on with cursor")
+    return state.tools.read_page_text(url, max_tokens or DEFAULT_READ_TOKENS, cursor, around).to_json()
 
 
 @router.get("/search", summary="Hybrid search: the hits of `docshelf search --json`")
@@ -116,8 +135,14 @@ def search(
     source: Annotated[list[str], Query(description="Only these sources (repeatable)")] = [],  # noqa: B006
     k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     mode: Annotated[SearchMode, Query(description=" | ".join(SEARCH_MODES))] = "hybrid",
+    max_tokens: Budget = None,
 ) -> dict[str, Any]:
     _require_sources(state, source)
+    if max_tokens is not None:
+        # The agent's shape: whole passages that fit, best first, and how many more matched (search_docs).
+        if mode != "hybrid":
+            raise HTTPException(400, "max_tokens fits hybrid results; drop mode or max_tokens")
+        return state.tools.search_docs(q, source, min(k, MAX_K), max_tokens=max_tokens).to_json()
     hits = state.tools.searcher.search(q, k=k, sources=source, mode=mode)
     return {"query": q, "mode": mode, "hits": [h.to_json() for h in hits]}
 

@@ -89,7 +89,7 @@ def _add_read_tools(server: MCPServer, tools: ShelfTools) -> None:
         """Read a stored page's Markdown in order, as whole sections that fit max_tokens.
 
         Use it after search_docs to read the full section around a passage, or a whole page. A URL with
-        #anchor starts at that section; add around=N to get N sections before and after it as well (fewer
+        #anchor returns that section; add around=N to get N sections before and after it as well (fewer
         if they do not fit). The result never exceeds max_tokens: a section too large for it is cut
         between paragraphs or code blocks (a cut code block is closed and reopened on the next read). When
         the page goes on, the result ends with a cursor: call read_page(url, cursor=...) to continue exactly

@@ -520,3 +520,39 @@ def test_concurrent_requests_each_get_a_connection_of_their_own(client: TestClie
     for thread in threads:
         thread.join()
     assert len(results) == 160 and all(result == expected for result in results)
+
+
+# -- packs ----------------------------------------------------------------------------------------
+def test_a_source_downloads_as_a_pack_and_uploads_into_another_shelf(
+        client: TestClient, shelf_copy: Path, tmp_path: Path) -> None:
+    from docshelf.store.sqlite import SQLiteStore
+
+    response = client.get("/api/sources/widgets/pack")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.docshelf.pack"
+    assert 'filename="widgets.docshelf"' in response.headers["content-disposition"]
+    cli_pack = tmp_path / "cli.docshelf"
+    CliRunner().invoke(cli, ["--db", str(shelf_copy), "pack", "widgets", "-o", str(cli_pack)], catch_exceptions=False)
+    assert response.content == cli_pack.read_bytes()  # the same bytes as `docshelf pack`
+    assert_error(client.get("/api/sources/nope/pack"), 404, "not_found", "unknown source 'nope'")
+
+    with TestClient(create_app(ServerConfig(db=str(tmp_path / "empty.db")))) as other:
+        added = other.post("/api/packs", files={"pack": ("w.docshelf", response.content)})
+        assert added.status_code == 200, added.text
+        assert added.json()["vectors_used"] == added.json()["chunks"] > 10 and added.json()["embedded"] == 0
+        again = other.post("/api/packs", files={"pack": ("w.docshelf", response.content)}).json()
+        assert again["replaced"] and again["chunks"] == added.json()["chunks"]
+        hits = other.get("/api/search", params={"q": "WIDGETS_CACHE_TTL", "k": 1}).json()["hits"]
+        assert hits[0]["url"].split("#")[0].endswith("/configuration.html")
+        assert_error(other.post("/api/packs", files={"pack": ("x.docshelf", response.content[:5000])}), 400,
+                     "bad_pack", "damaged")
+
+    mismatched = tmp_path / "other-model.db"
+    store = SQLiteStore(mismatched)
+    store.bind_embedder("test:model", 8)
+    store.close()
+    with TestClient(create_app(ServerConfig(db=str(mismatched)))) as other:
+        assert_error(other.post("/api/packs", files={"pack": ("w.docshelf", response.content)}), 409,
+                     "model_mismatch", "--reembed")
+    with TestClient(create_app(ServerConfig(db=str(tmp_path / "ro.db"), read_only=True))) as read_only:
+        assert_error(read_only.post("/api/packs", files={"pack": ("w.docshelf", response.content)}), 403,
+                     "read_only", "read-only")

@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, JSONServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from docshelf.crawl import is_local
 from docshelf.crawl.base import CrawlOptions
 from docshelf.jobs import Job, JobManager, JobNotFoundError
 from docshelf.models import SearchMode
+from docshelf.packs import PACK_SUFFIX, write_pack
 from docshelf.records import RecordFormat, RecordWriter, export_pages
 from docshelf.search import SEARCH_MODES
 from docshelf.server.sse import Event, ask_events, job_events, job_snapshot
@@ -125,6 +129,8 @@ def read_page(
         return state.tools.read_page(url, start_chunk, max_chunks).to_json()
     if start_chunk is not None:
         raise HTTPException(400, "start_chunk pages by chunks; with max_tokens, cursor or around read on with cursor")
+    if around is not None and "#" not in url:
+        raise HTTPException(400, "around needs a URL with #anchor: the section to read around")
     return state.tools.read_page_text(url, max_tokens or DEFAULT_READ_TOKENS, cursor, around).to_json()
 
 
@@ -218,6 +224,48 @@ def _export_stream(
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+
+
+WRITE_RESPONSES_PACK: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "The server is read-only"},
+    400: {"model": ErrorBody, "description": "Not a pack, or a damaged one"},
+    409: {"model": ErrorBody,
+          "description": "The pack's vectors are of another model (send reembed), or its source is being crawled"},
+}
+
+
+@router.get(
+    "/sources/{name}/pack",
+    summary="The source as a pack file (docshelf add FILE adds it elsewhere without crawling or embedding)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/vnd.docshelf.pack": {}}}},
+)
+def download_pack(state: State, name: str) -> FileResponse:
+    _require_sources(state, [name])
+    folder = Path(tempfile.mkdtemp(prefix="docshelf-pack-"))
+    try:
+        with state.shelf.pool.dedicated() as store:
+            info = write_pack(store, name, folder / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}{PACK_SUFFIX}")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    assert info.path is not None
+    return FileResponse(info.path, media_type="application/vnd.docshelf.pack", filename=info.path.name,
+                        headers={"X-Docshelf-Sha256": info.sha256},
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+
+@router.post(
+    "/packs",
+    responses={**WRITE_RESPONSES_PACK},
+    summary="Add a pack file: its source is added, or replaced in one transaction, without crawling",
+)
+def upload_pack(state: State, pack: UploadFile, reembed: Annotated[bool, Form()] = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="docshelf-upload-") as folder:
+        path = Path(folder) / "upload.docshelf"
+        with path.open("wb") as fp:
+            shutil.copyfileobj(pack.file, fp, 1 << 20)
+        return state.add_pack(path, reembed=reembed).to_json()
 
 
 # -- writing: crawl jobs ---------------------------------------------------------------------

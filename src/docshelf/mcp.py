@@ -43,7 +43,8 @@ def build_server(tools: ShelfTools, jobs: JobManager | None = None) -> MCPServer
 
 def _add_read_tools(server: MCPServer, tools: ShelfTools) -> None:
     @server.tool()
-    def search_docs(query: str, source: str | None = None, max_tokens: int = DEFAULT_SEARCH_TOKENS) -> str:
+    def search_docs(query: str, source: str | None = None, max_tokens: int = DEFAULT_SEARCH_TOKENS,
+                    k: int | None = None) -> str:
         """Search the documentation on the shelf; use this first for any question about a library, API or tool it holds.
 
         Phrase the query with the words the docs would use: API and option names, error messages, a short
@@ -57,8 +58,9 @@ def _add_read_tools(server: MCPServer, tools: ShelfTools) -> None:
             query: what to look for.
             source: only this source (a name from list_sources); omit to search every source.
             max_tokens: budget for the whole result in tokens, 100-100000 (default 2000: the best few passages).
+            k: at most this many passages, 1-30 (default: as many as fit in max_tokens).
         """
-        return _call(lambda: tools.search_docs(query, source, max_tokens=max_tokens).to_markdown())
+        return _call(lambda: tools.search_docs(query, source, k, max_tokens=max_tokens).to_markdown())
 
     @server.tool()
     def list_sources() -> str:

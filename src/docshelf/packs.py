@@ -56,6 +56,10 @@ class PackError(DocshelfError):
     """A pack cannot be read, is damaged, or does not fit this shelf; the message says which and what to do."""
 
 
+class PackModelError(PackError, ModelMismatchError):
+    """The pack's vectors are of another model than the shelf's; adding it with `reembed` embeds its text anew."""
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -349,12 +353,12 @@ def add_pack(store: Store, path: Path, *, reembed: bool = False, embedder_factor
         local_files = model_file_sha256(packed[0]) if packed else None
         if use_vectors and None not in (local_files, manifest.get("embed_model_sha256")) \
                 and local_files != manifest["embed_model_sha256"]:
-            raise ModelMismatchError(
+            raise PackModelError(
                 f"{path.name} was embedded by other files of {packed[0]} than this docshelf runs (model file hash "
                 f"{manifest['embed_model_sha256'][:12]}…, here {local_files[:12]}…); add it with --reembed")
         if not reembed and packed is not None and not use_vectors:
             assert shelf is not None
-            raise ModelMismatchError(
+            raise PackModelError(
                 f"{path.name} holds vectors of {packed[0]} ({packed[1]} dims); shelf {store.location} uses "
                 f"{shelf[0]} ({shelf[1]} dims). Add it with --reembed to embed its {manifest['chunks']} chunks with "
                 f"{shelf[0]}, or add it to a shelf of {packed[0]} (--db another file)."

@@ -31,9 +31,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from docshelf.errors import DocshelfError, ModelMismatchError
+from docshelf.errors import DocshelfError
 from docshelf.jobs import JobNotFoundError
-from docshelf.packs import PackError
+from docshelf.packs import PackError, PackModelError
 from docshelf.server import api, auth, ui
 from docshelf.server.state import ReadOnlyError, ServerConfig, ServerState, SourceBusyError
 from docshelf.shelf_tools import NotOnShelfError
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 DOMAIN_ERRORS: tuple[tuple[type[DocshelfError], int, str], ...] = (
     (NotOnShelfError, 404, "not_found"),
+    (PackModelError, 409, "model_mismatch"),
     (PackError, 400, "bad_pack"),
-    (ModelMismatchError, 409, "model_mismatch"),
     (JobNotFoundError, 404, "not_found"),
     (ReadOnlyError, 403, "read_only"),
     (SourceBusyError, 409, "crawl_running"),

@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from docshelf.budget.tokens import get_token_counter  # noqa: E402
-from docshelf.embed import get_embedder  # noqa: E402
-from docshelf.search import HybridSearcher  # noqa: E402
-from docshelf.shelf_tools import DEFAULT_READ_TOKENS, DEFAULT_SEARCH_TOKENS, NotOnShelfError, ShelfTools  # noqa: E402
-from docshelf.store import open_store  # noqa: E402
+from docshelf.budget.tokens import get_token_counter
+from docshelf.embed import get_embedder
+from docshelf.search import HybridSearcher
+from docshelf.shelf_tools import DEFAULT_READ_TOKENS, DEFAULT_SEARCH_TOKENS, NotOnShelfError, ShelfTools
+from docshelf.store import open_store
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev" / "questions.jsonl"
 
@@ -97,8 +97,8 @@ def main() -> None:
               f"{r['shown_after']} | {'yes' if r['hit_before'] else 'no'} → {'yes' if r['hit_after'] else 'no'} | "
               f"{r['read_before']:,} → {r['read_after']:,} | "
               f"{'yes' if r['section_before'] else 'no'} → {'yes' if r['section_after'] else 'no'} |")
-    mean = lambda key: statistics.mean(r[key] for r in rows)  # noqa: E731
-    total = lambda key: sum(r[key] for r in rows)  # noqa: E731
+    mean = lambda key: statistics.mean(r[key] for r in rows)
+    total = lambda key: sum(r[key] for r in rows)
     print(f"| **mean / count** | {mean('search_before'):,.0f} → {mean('search_after'):,.0f} | "
           f"{mean('shown_before'):.1f} → {mean('shown_after'):.1f} | {total('hit_before')} → {total('hit_after')} "
           f"of {len(rows)} | {mean('read_before'):,.0f} → {mean('read_after'):,.0f} | "

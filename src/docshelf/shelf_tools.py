@@ -387,7 +387,7 @@ class ShelfTools:
         counter = get_token_counter()
         encoded = markdown.encode("utf-8")
         total = len(encoded)
-        byte_at = lambda offset: len(markdown[:offset].encode("utf-8"))  # noqa: E731
+        byte_at = lambda offset: len(markdown[:offset].encode("utf-8"))
 
         def fits_from(start: int) -> Callable[[str], bool]:
             # The tail is priced at its longest (most bytes left, a cursor at the page's end), so it always fits.

@@ -32,7 +32,8 @@ print(counter.encoding.encode("hello world"), counter.count("def read_page(url, 
 def test_o200k_works_offline_with_an_empty_tiktoken_cache(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC), "TIKTOKEN_CACHE_DIR": str(tmp_path / "empty"),
            "DATA_GYM_CACHE_DIR": str(tmp_path / "empty")}
-    done = subprocess.run([sys.executable, "-c", NO_NETWORK], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", NO_NETWORK], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr
     ids, count = done.stdout.split("]")
     # o200k_base's ids for "hello world" (the ranks file matches tiktoken's pinned sha256 on load)

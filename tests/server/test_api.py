@@ -140,10 +140,8 @@ def test_read_page_in_windows_and_from_an_anchor(client: TestClient, widgets_she
 
 
 def test_read_page_and_search_within_a_token_budget(client: TestClient, widgets_shelf: tuple[Path, str]) -> None:
-    from docshelf.budget.tokens import get_token_counter
-
     _, base = widgets_shelf
-    url, counter = f"{base}/configuration.html", get_token_counter()
+    url = f"{base}/configuration.html"
     end, cursor = 0, None
     while True:
         part = client.get("/api/page", params={"url": url, "max_tokens": 120} | ({"cursor": cursor} if cursor else {}))

@@ -24,8 +24,8 @@ from docshelf.errors import ConfigError
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 """sha256 of the decompressed ranks file, as tiktoken_ext/openai_public.py pins it."""
 
-# The pre-tokenizer of o200k_base, verbatim from tiktoken_ext/openai_public.py (MIT).
-O200K_PATTERN = "|".join([
+# The pre-tokenizer of o200k_base, verbatim from tiktoken_ext/openai_public.py (MIT), joined as it joins it.
+O200K_PATTERN = "|".join([  # noqa: FLY002
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
     r"""\p{N}{1,3}""",

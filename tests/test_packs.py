@@ -146,7 +146,11 @@ def test_a_damaged_pack_is_refused_before_anything_is_written(widgets_pack: Path
     shelf.close()
 
 
-def test_a_newer_pack_replaces_the_source_in_one_go(widgets_db: Path, widgets_pack: Path, tmp_path: Path) -> None:
+shelf_location = shelves.shelf_location  # a new SQLite file, or a fresh PostgreSQL database
+
+
+def test_a_newer_pack_replaces_the_source_in_one_go(widgets_db: Path, widgets_pack: Path, tmp_path: Path,
+                                                     shelf_location: str) -> None:
     smaller_db = tmp_path / "smaller.db"
     shutil.copy(widgets_db, smaller_db)
     smaller = open_shelf(str(smaller_db))
@@ -155,7 +159,7 @@ def test_a_newer_pack_replaces_the_source_in_one_go(widgets_db: Path, widgets_pa
     newer = write_pack(smaller, "widgets", tmp_path / "newer.docshelf").path
     smaller.close()
 
-    shelf = open_shelf(str(tmp_path / "shelf.db"))
+    shelf = open_shelf(shelf_location)
     first = add_pack(shelf, widgets_pack, embedder_factory=counted)
     second = add_pack(shelf, newer, embedder_factory=counted)
     assert not first.replaced and second.replaced and second.pages == first.pages - 1

@@ -165,19 +165,25 @@ class SearchResult:
 
         def render(blocks: list[str], more: int, note: str = "") -> str:
             head = f"Search results for {self.query!r}: {len(blocks)} of {total} passages, best first.\n\n"
-            tail = (f"\n[{more} more passages matched but did not fit in max_tokens={budget}: raise max_tokens, "
-                    "narrow the query, or read_page a URL above.]\n") if more else ""
+            if not more:
+                tail = ""
+            elif note:  # a cut passage: the budget is tight, so the hints are short
+                tail = f"[{more} more passages matched.]\n"
+            else:
+                tail = (f"\n[{more} more passages matched but did not fit in max_tokens={budget}: raise max_tokens, "
+                        "narrow the query, or read_page a URL above.]\n")
             return head + "\n".join(blocks) + note + tail
 
-        blocks = [p.to_markdown(n) for n, p in enumerate(self.passages, 1)]
+        passages = [_fences_closed(p) for p in self.passages]
+        blocks = [p.to_markdown(n) for n, p in enumerate(passages, 1)]
         shown = 0
         while shown < total and counter.count(render(blocks[: shown + 1], total - shown - 1)) <= budget:
             shown += 1
         if shown:
             text = render(blocks[:shown], total - shown)
-            return FittedSearch(text, self.passages[:shown], total - shown, False, counter.count(text))
-        best = self.passages[0]
-        note = f"\n[Passage cut to fit max_tokens={budget}: read_page(url={best.ref.url!r}) for all of it.]\n"
+            return FittedSearch(text, passages[:shown], total - shown, False, counter.count(text))
+        best = passages[0]
+        note = "\n[Cut to fit max_tokens: read_page its URL for all of it.]\n"
         layout = PageLayout(best.content.strip())
 
         def fits(body: str) -> bool:
@@ -188,6 +194,15 @@ class SearchResult:
         cut = Passage(best.ref, best.source, best.heading_path, layout.render(0, end), best.score)
         text = render([cut.to_markdown(1)], total - 1, note)
         return FittedSearch(text, [cut], total - 1, True, counter.count(text))
+
+
+def _fences_closed(passage: Passage) -> Passage:
+    """Return the passage with a code block its text leaves open closed (imported records may; chunks never do)."""
+    layout = PageLayout(passage.content.strip())
+    if layout.unclosed is None:
+        return passage
+    return Passage(passage.ref, passage.source, passage.heading_path, layout.render(0, len(layout.markdown)),
+                   passage.score)
 
 
 @dataclass

@@ -150,3 +150,27 @@ def test_bad_budgets_cursors_and_changed_pages_are_clear_errors(tools) -> None:
         tools.read_page_text(URL, cursor="3:" + hashlib.sha256(b"x").hexdigest()[:8])
     with pytest.raises(ConfigError, match="around needs a URL with #anchor"):
         tools.read_page_text(URL, around=2)
+
+
+passage_texts = st.lists(pages, min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=passage_texts, budget=st.integers(100, 3000))
+def test_search_results_fit_whole_passages_best_first_within_budget(texts: list[str], budget: int) -> None:
+    from docshelf.shelf_tools import ChunkRef, Passage, SearchResult
+
+    passages = [Passage(ChunkRef(f"{URL}#p{i}", URL, "A page", i), "docs", ["A page", f"Part {i}"], text, 1.0 / (i + 1))
+                for i, text in enumerate(texts)]
+    fitted = SearchResult("query", passages, budget, get_token_counter()).fit_tokens()
+    assert fitted.tokens == get_token_counter().count(fitted.markdown) <= budget
+    assert balanced(fitted.markdown)
+    assert len(fitted.passages) + fitted.more == len(passages)
+    if fitted.cut:
+        assert len(fitted.passages) == 1 and fitted.passages[0].content != passages[0].content
+    else:  # whole passages (an open code block closed), a prefix of the ranking: the next one did not fit
+        shown = [p.content for p in fitted.passages]
+        assert shown == [PageLayout(p.content.strip()).render(0, len(p.content.strip())) if not balanced(p.content)
+                         else p.content for p in passages[: len(shown)]]
+    if fitted.more:
+        assert f"{fitted.more} more passages matched" in fitted.markdown

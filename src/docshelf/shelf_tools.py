@@ -4,7 +4,9 @@ The agent, the MCP server and the HTTP API call these and nothing else to
 read a shelf, so they all cite the same way: every passage carries its page
 URL with the section anchor (the origin's RAG tool dropped URLs, D14), and
 every result has a typed form (`.to_json()`) and a compact Markdown form
-(`.to_markdown()`) capped in size with a hint saying how to page on.
+(`.to_markdown()`) capped in size with a hint saying how to page on. Search and
+page reads also take a budget in LLM tokens (`max_tokens`, see `budget/`):
+whole passages or sections that fit, and a cursor that reads on exactly.
 """
 
 from __future__ import annotations

@@ -139,6 +139,27 @@ def test_read_page_in_windows_and_from_an_anchor(client: TestClient, widgets_she
     assert_error(client.get("/api/page"), 400, "bad_request", "query parameter url: Field required")
 
 
+def test_read_page_and_search_within_a_token_budget(client: TestClient, widgets_shelf: tuple[Path, str]) -> None:
+    _, base = widgets_shelf
+    url = f"{base}/configuration.html"
+    end, cursor = 0, None
+    while True:
+        part = client.get("/api/page", params={"url": url, "max_tokens": 120} | ({"cursor": cursor} if cursor else {}))
+        part = part.json()
+        assert part["tokens"] <= 120 and part["max_tokens"] == 120 and part["start"] == end < part["end"]
+        end, cursor = part["end"], part["cursor"]
+        if cursor is None:
+            break
+    assert part["end"] == part["total"] > 1000
+    around = client.get("/api/page", params={"url": f"{url}#settings-reference", "around": 1, "max_tokens": 2000}).json()
+    assert "{#settings-reference}" in around["content"]
+
+    found = client.get("/api/search", params={"q": "WIDGETS_CACHE_TTL", "max_tokens": 300}).json()
+    assert found["tokens"] <= 300 and found["more"] > 0 and found["passages"]
+    assert_error(client.get("/api/search", params={"q": "x", "max_tokens": 10}), 400, "bad_request", "max_tokens")
+    assert_error(client.get("/api/page", params={"url": url, "cursor": "nope"}), 404, "not_found", "not one read_page gave")
+
+
 def test_search_returns_the_hits_of_the_cli(client: TestClient, shelf_copy: Path) -> None:
     for mode in ("hybrid", "bm25", "vector"):
         api = client.get(
@@ -497,3 +518,39 @@ def test_concurrent_requests_each_get_a_connection_of_their_own(client: TestClie
     for thread in threads:
         thread.join()
     assert len(results) == 160 and all(result == expected for result in results)
+
+
+# -- packs ----------------------------------------------------------------------------------------
+def test_a_source_downloads_as_a_pack_and_uploads_into_another_shelf(
+        client: TestClient, shelf_copy: Path, tmp_path: Path) -> None:
+    from docshelf.store.sqlite import SQLiteStore
+
+    response = client.get("/api/sources/widgets/pack")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.docshelf.pack"
+    assert 'filename="widgets.docshelf"' in response.headers["content-disposition"]
+    cli_pack = tmp_path / "cli.docshelf"
+    CliRunner().invoke(cli, ["--db", str(shelf_copy), "pack", "widgets", "-o", str(cli_pack)], catch_exceptions=False)
+    assert response.content == cli_pack.read_bytes()  # the same bytes as `docshelf pack`
+    assert_error(client.get("/api/sources/nope/pack"), 404, "not_found", "unknown source 'nope'")
+
+    with TestClient(create_app(ServerConfig(db=str(tmp_path / "empty.db")))) as other:
+        added = other.post("/api/packs", files={"pack": ("w.docshelf", response.content)})
+        assert added.status_code == 200, added.text
+        assert added.json()["vectors_used"] == added.json()["chunks"] > 10 and added.json()["embedded"] == 0
+        again = other.post("/api/packs", files={"pack": ("w.docshelf", response.content)}).json()
+        assert again["replaced"] and again["chunks"] == added.json()["chunks"]
+        hits = other.get("/api/search", params={"q": "WIDGETS_CACHE_TTL", "k": 1}).json()["hits"]
+        assert hits[0]["url"].split("#")[0].endswith("/configuration.html")
+        assert_error(other.post("/api/packs", files={"pack": ("x.docshelf", response.content[:5000])}), 400,
+                     "bad_pack", "damaged")
+
+    mismatched = tmp_path / "other-model.db"
+    store = SQLiteStore(mismatched)
+    store.bind_embedder("test:model", 8)
+    store.close()
+    with TestClient(create_app(ServerConfig(db=str(mismatched)))) as other:
+        assert_error(other.post("/api/packs", files={"pack": ("w.docshelf", response.content)}), 409,
+                     "model_mismatch", "--reembed")
+    with TestClient(create_app(ServerConfig(db=str(tmp_path / "ro.db"), read_only=True))) as read_only:
+        assert_error(read_only.post("/api/packs", files={"pack": ("w.docshelf", response.content)}), 403,
+                     "read_only", "read-only")

@@ -13,6 +13,7 @@ from docshelf.cli.ask import ask, chat, mcp_command
 from docshelf.cli.browse import pages, search, show, sources
 from docshelf.cli.enrich import enrich_command
 from docshelf.cli.index import add, rm
+from docshelf.cli.packs import pack_command, search_registry_command
 from docshelf.cli.records import copy_command, export_command, import_command
 from docshelf.cli.serve import serve
 from docshelf.cli.shelf import ShelfContext
@@ -38,7 +39,8 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (add, search, sources, pages, show, rm, import_command, export_command, copy_command, ask, chat, mcp_command, serve, enrich_command):
+for command in (add, search, sources, pages, show, rm, import_command, export_command, copy_command, ask, chat, mcp_command, serve, enrich_command,
+                pack_command, search_registry_command):
     cli.add_command(command)
 
 

@@ -30,19 +30,40 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @enrich_option
 @context_option
 @model_option
+@click.option("--reembed", is_flag=True,
+              help="For a pack: embed its chunks with the shelf's model instead of using its vectors.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int,
-        enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
-    """Crawl a documentation site or folder into the shelf (re-run it to refresh).
+        enrich: str | None, context: str | None, model: str | None, reembed: bool, as_json: bool) -> None:
+    """Crawl a documentation site or folder into the shelf (re-run it to refresh), or add a pack.
+
+    A pack (a .docshelf file or URL, or NAME in a registry: https://host/shelves/NAME)
+    is added without crawling or embedding; a newer pack of the same source replaces it.
 
     \b
     Example:
         docshelf add https://docs.python.org/3/library/ --max-pages 200
         docshelf add ./docs --source mydocs
         docshelf add ./docs --enrich llm --model openai:gpt-4o-mini --context llm
+        docshelf add flask.docshelf
+        docshelf add https://example.org/shelves/flask
     """
+    from docshelf.cli.packs import add_pack_command, pack_location
+
+    with config_errors():
+        pack = pack_location(url_or_path)
+    if pack is not None:
+        crawl_flags = {"--source": source_name, "--include": include, "--exclude": exclude, "--max-pages": max_pages,
+                       "--max-depth": max_depth, "--enrich": enrich, "--context": context, "--model": model}
+        given = [flag for flag, value in crawl_flags.items() if value]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: crawl options do not apply to a pack ({url_or_path})")
+        add_pack_command(shelf, pack[0], pack[1], reembed, as_json)
+        return
+    if reembed:
+        raise click.UsageError(f"--reembed applies to packs; {url_or_path} is crawled (and embedded) anyway")
     from docshelf.cli.enrich import build_enricher, echo_failures, report_line
     from docshelf.cli.progress import IngestProgress
     from docshelf.crawl.base import CrawlOptions

@@ -11,25 +11,37 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, JSONServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from docshelf.crawl import is_local
 from docshelf.crawl.base import CrawlOptions
 from docshelf.jobs import Job, JobManager, JobNotFoundError
 from docshelf.models import SearchMode
+from docshelf.packs import PACK_SUFFIX, write_pack
 from docshelf.records import RecordFormat, RecordWriter, export_pages
 from docshelf.search import SEARCH_MODES
 from docshelf.server.sse import Event, ask_events, job_events, job_snapshot
 from docshelf.server.state import ServerState
-from docshelf.shelf_tools import DEFAULT_READ_CHUNKS, MAX_K, MAX_PAGE_LIMIT, NotOnShelfError
+from docshelf.shelf_tools import (
+    DEFAULT_READ_CHUNKS,
+    DEFAULT_READ_TOKENS,
+    MAX_K,
+    MAX_PAGE_LIMIT,
+    MAX_TOKENS,
+    MIN_TOKENS,
+    NotOnShelfError,
+)
 from docshelf.transfer import chunk_access, stored_chunks
 
 SEARCH_MAX_K = 200
@@ -99,14 +111,27 @@ def list_pages(
     return state.tools.list_pages(name, prefix, limit, offset).to_json()
 
 
-@router.get("/page", summary="A page's chunks in order, from start_chunk or the section url#anchor names")
+Budget = Annotated[int | None, Query(ge=MIN_TOKENS, le=MAX_TOKENS,
+                                    description="Budget of the result in LLM tokens (o200k_base)")]
+
+
+@router.get("/page", summary="A page's chunks in order (start_chunk, max_chunks), or its Markdown fitted to max_tokens")
 def read_page(
     state: State,
     url: Annotated[str, Query(min_length=1)],
     start_chunk: Annotated[int | None, Query(ge=0)] = None,
     max_chunks: Annotated[int, Query(ge=1, le=2 * MAX_K)] = DEFAULT_READ_CHUNKS,
+    max_tokens: Budget = None,
+    cursor: Annotated[str | None, Query(description="Read on from here: the cursor the previous read returned")] = None,
+    around: Annotated[int | None, Query(ge=0, le=50, description="With url#anchor: sections either side")] = None,
 ) -> dict[str, Any]:
-    return state.tools.read_page(url, start_chunk, max_chunks).to_json()
+    if max_tokens is None and cursor is None and around is None:
+        return state.tools.read_page(url, start_chunk, max_chunks).to_json()
+    if start_chunk is not None:
+        raise HTTPException(400, "start_chunk pages by chunks; with max_tokens, cursor or around read on with cursor")
+    if around is not None and "#" not in url:
+        raise HTTPException(400, "around needs a URL with #anchor: the section to read around")
+    return state.tools.read_page_text(url, max_tokens or DEFAULT_READ_TOKENS, cursor, around).to_json()
 
 
 @router.get("/search", summary="Hybrid search: the hits of `docshelf search --json`")
@@ -116,8 +141,14 @@ def search(
     source: Annotated[list[str], Query(description="Only these sources (repeatable)")] = [],  # noqa: B006
     k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     mode: Annotated[SearchMode, Query(description=" | ".join(SEARCH_MODES))] = "hybrid",
+    max_tokens: Budget = None,
 ) -> dict[str, Any]:
     _require_sources(state, source)
+    if max_tokens is not None:
+        # The agent's shape: whole passages that fit, best first, and how many more matched (search_docs).
+        if mode != "hybrid":
+            raise HTTPException(400, "max_tokens fits hybrid results; drop mode or max_tokens")
+        return state.tools.search_docs(q, source, min(k, MAX_K), max_tokens=max_tokens).to_json()
     hits = state.tools.searcher.search(q, k=k, sources=source, mode=mode)
     return {"query": q, "mode": mode, "hits": [h.to_json() for h in hits]}
 
@@ -193,6 +224,48 @@ def _export_stream(
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+
+
+WRITE_RESPONSES_PACK: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "The server is read-only"},
+    400: {"model": ErrorBody, "description": "Not a pack, or a damaged one"},
+    409: {"model": ErrorBody,
+          "description": "The pack's vectors are of another model (send reembed), or its source is being crawled"},
+}
+
+
+@router.get(
+    "/sources/{name}/pack",
+    summary="The source as a pack file (docshelf add FILE adds it elsewhere without crawling or embedding)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/vnd.docshelf.pack": {}}}},
+)
+def download_pack(state: State, name: str) -> FileResponse:
+    _require_sources(state, [name])
+    folder = Path(tempfile.mkdtemp(prefix="docshelf-pack-"))
+    try:
+        with state.shelf.pool.dedicated() as store:
+            info = write_pack(store, name, folder / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}{PACK_SUFFIX}")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    assert info.path is not None
+    return FileResponse(info.path, media_type="application/vnd.docshelf.pack", filename=info.path.name,
+                        headers={"X-Docshelf-Sha256": info.sha256},
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+
+@router.post(
+    "/packs",
+    responses={**WRITE_RESPONSES_PACK},
+    summary="Add a pack file: its source is added, or replaced in one transaction, without crawling",
+)
+def upload_pack(state: State, pack: UploadFile, reembed: Annotated[bool, Form()] = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="docshelf-upload-") as folder:
+        path = Path(folder) / "upload.docshelf"
+        with path.open("wb") as fp:
+            shutil.copyfileobj(pack.file, fp, 1 << 20)
+        return state.add_pack(path, reembed=reembed).to_json()
 
 
 # -- writing: crawl jobs ---------------------------------------------------------------------

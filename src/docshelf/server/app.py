@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException
 
 from docshelf.errors import DocshelfError
 from docshelf.jobs import JobNotFoundError
+from docshelf.packs import PackError, PackModelError
 from docshelf.server import api, auth, ui
 from docshelf.server.state import ReadOnlyError, ServerConfig, ServerState, SourceBusyError
 from docshelf.shelf_tools import NotOnShelfError
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DOMAIN_ERRORS: tuple[tuple[type[DocshelfError], int, str], ...] = (
     (NotOnShelfError, 404, "not_found"),
+    (PackModelError, 409, "model_mismatch"),
+    (PackError, 400, "bad_pack"),
     (JobNotFoundError, 404, "not_found"),
     (ReadOnlyError, 403, "read_only"),
     (SourceBusyError, 409, "crawl_running"),

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from docshelf.cli.shelf import ShelfContext
@@ -38,6 +39,7 @@ from docshelf.store.base import Store
 if TYPE_CHECKING:
     from docshelf.embed.base import Embedder
     from docshelf.llm import ResolvedModel
+    from docshelf.packs import PackAddSummary
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -234,6 +236,24 @@ class ServerState:
             self._check_idle(jobs, source)
             self.tools.list_pages(source, limit=1)  # raises the unknown-source error naming the known ones
             return self.tools.store.remove_source(source)
+
+    def add_pack(self, path: Path, *, reembed: bool = False) -> PackAddSummary:
+        """Add (or replace) the source a verified pack holds, under the same write rules as a crawl.
+
+        Raises:
+            ReadOnlyError: the server is read-only.
+            PackError: the pack is damaged or not a pack.
+            ModelMismatchError: its vectors are of another model and `reembed` is off.
+            SourceBusyError: that source is being crawled.
+        """
+        from docshelf.packs import add_pack, read_pack_info
+
+        jobs = self._writable()
+        name = read_pack_info(path).name
+        with self._write_lock:
+            self._check_idle(jobs, name)
+            with self.shelf.pool.dedicated() as store:
+                return add_pack(store, path, reembed=reembed, embedder_factory=self.shelf.embedder_factory())
 
     def _writable(self) -> JobManager:
         if self.jobs is None:

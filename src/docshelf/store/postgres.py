@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from docshelf.errors import ModelMismatchError, StoreError
 from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
 from docshelf.records import MODELS_BY_DIM
-from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
+from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json, sections_json
 from docshelf.store.fts import chunk_headings, identifier_parts, query_terms
 from docshelf.store.pg_migrations import apply_migrations
 
@@ -329,6 +329,35 @@ class PostgresStore:
             return sum(1 for h in embed_hashes if h not in known and h != NOT_EMBEDDED)
 
         return self._run(f"writing page {page.url}", write)
+
+    def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
+        rows = [
+            (item.page, [(*self._chunk_row(chunk, item.page.title, embed_hash), vector) for chunk, embed_hash, vector
+                         in zip(item.chunks, item.embed_hashes, item.vectors or [None] * len(item.chunks), strict=True)])
+            for item in pages
+        ]
+
+        def write(cur: psycopg.Cursor) -> int:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:source:" + source.name,))
+            cur.execute("SELECT url FROM docshelf_pages WHERE source = %s", (source.name,))
+            urls = [r[0] for r in cur.fetchall()] + [page.url for page, _ in rows]
+            cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, source.name))
+            cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (source.name,))
+            cur.execute(
+                """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at) VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (name) DO UPDATE SET root = excluded.root, options = excluded.options,
+                   created_at = excluded.created_at, last_crawl_at = excluded.last_crawl_at""",
+                (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at),
+            )
+            pending = 0
+            for page, chunk_rows in rows:
+                _upsert_page(cur, page)
+                if chunk_rows:
+                    cur.executemany(_INSERT_CHUNK, chunk_rows)
+                pending += sum(1 for row in chunk_rows if row[-1] is None and row[11] != NOT_EMBEDDED)
+            return pending
+
+        return self._run(f"replacing source {source.name}", write)
 
     def record_failure(self, page: Page) -> None:
         def write(cur: psycopg.Cursor) -> None:

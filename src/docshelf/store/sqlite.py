@@ -17,7 +17,7 @@ import numpy as np
 
 from docshelf.errors import ModelMismatchError, StoreError
 from docshelf.models import Chunk, Enrichment, Page, PageInfo, Source, SourceStats, utc_now
-from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
+from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json, sections_json
 from docshelf.store.fts import chunk_headings, fts_columns, identifier_parts, inbound_fts_text, match_expression
 from docshelf.store.migrations import apply_migrations
 from docshelf.store.vector_matrix import VectorMatrix
@@ -188,6 +188,24 @@ class SQLiteStore:
                     self._insert_vector(chunk_id, known[embed_hash], chunk.source)
                 elif embed_hash != NOT_EMBEDDED:
                     pending += 1
+        return pending
+
+    def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
+        pending = 0
+        with self.atomic():
+            urls = [r[0] for r in self.conn.execute("SELECT url FROM pages WHERE source = ?", (source.name,))]
+            self._delete_chunks_of(list(dict.fromkeys([*urls, *(p.page.url for p in pages)])))
+            self.conn.execute("DELETE FROM pages WHERE source = ?", (source.name,))
+            self.upsert_source(source)
+            for item in pages:
+                self._upsert_page(item.page)
+                vectors = item.vectors or [None] * len(item.chunks)
+                for chunk, embed_hash, vector in zip(item.chunks, item.embed_hashes, vectors, strict=True):
+                    chunk_id = self._insert_chunk(chunk, item.page.title, embed_hash, embedded=vector is not None)
+                    if vector is not None:
+                        self._insert_vector(chunk_id, vector, chunk.source)
+                    elif embed_hash != NOT_EMBEDDED:
+                        pending += 1
         return pending
 
     def record_failure(self, page: Page) -> None:

@@ -34,6 +34,33 @@
     }
   });
 
+  // A pack is added in the request itself (no crawl job): verified, then its source added or replaced.
+  const packForm = document.getElementById("pack-form");
+  const packResult = document.getElementById("pack-result");
+  const packError = document.getElementById("pack-error");
+  packForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = packForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    packError.hidden = true;
+    packResult.hidden = true;
+    try {
+      const response = await fetch("/api/packs", { method: "POST", body: new FormData(packForm) });
+      if (!response.ok) throw new Error(await window.docshelf.errorText(response));
+      const added = await response.json();
+      packResult.textContent = `${added.replaced ? "Replaced" : "Added"} ${added.source}: ${added.pages} pages, ` +
+        `${added.chunks} chunks (${added.vectors_used} vectors as packed, ${added.embedded} embedded here).`;
+      packResult.hidden = false;
+      packForm.reset();
+      await reloadTable();
+    } catch (error) {
+      packError.textContent = error.message;
+      packError.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   // Refresh and remove buttons live in the table, which is replaced after every change.
   table.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-refresh], button[data-remove]");

@@ -316,10 +316,14 @@ def compare(args: argparse.Namespace) -> None:
     versions = {"baseline": baseline_src(args.baseline), "candidate": Path(args.candidate_src)}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        shelves = Path(args.keep) if args.keep else tmp
+        shelves.mkdir(parents=True, exist_ok=True)
+        if existing := [p.name for s in sites for v in versions if (p := shelves / f"{s}-{v}.db").exists()]:
+            raise SystemExit(f"{shelves} already holds {', '.join(existing)}: indexing into it would be a refresh")
         folder = docroot(tmp / "root", {s: LARGE_SITES[s] for s in sites})
         with serve(folder, port=args.port) as base:
             for site in sites:
-                rows = compare_site(site, base, versions, tmp)
+                rows = compare_site(site, base, versions, shelves)
                 if args.json:
                     for row in rows:
                         print(json.dumps(row))
@@ -336,6 +340,8 @@ def main() -> None:
     parser.add_argument("--sites", default="django,sqlite", help=f"comma-separated, of {', '.join(LARGE_SITES)} (--large)")
     parser.add_argument("--port", type=int, default=8765, help="port of the docs server (--large)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON lines (--large)")
+    parser.add_argument("--keep", metavar="DIR", help="write the shelves to DIR/<site>-<version>.db and keep them "
+                        "(--large; e.g. to score them with bench/retrieval.py --db)")
     parser.add_argument("--e2e-child", nargs=2, metavar=("URL", "DB"), help=argparse.SUPPRESS)
     parser.add_argument("--large-child", nargs=3, metavar=("URL", "DB", "SITE"), help=argparse.SUPPRESS)
     parser.add_argument("--main-text", action="store_true", help=argparse.SUPPRESS)

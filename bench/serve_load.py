@@ -192,7 +192,7 @@ async def http_clients(base: str, clients: int, seconds: float, queries: list[st
 
 def in_process(db: Path, seconds: float, queries: list[str], seed: int) -> Run:
     """Run the same searches by calling the library directly, one caller: the cost without HTTP."""
-    from docshelf.cli_shelf import ShelfContext
+    from docshelf.cli.shelf import ShelfContext
     from docshelf.search import HybridSearcher
 
     shelf = ShelfContext(str(db), None)

@@ -128,7 +128,7 @@ def build_chunks(fetched: Fetched, source: str, settings: IndexSettings = IndexS
     Raises:
         ExtractError: the document has no content worth storing.
     """
-    extracted = extract_document(fetched.text, fetched.kind, fetched.url)
+    extracted = extract_document(fetched.text, fetched.kind, fetched.url, fetched.data)
     sections = chunk_markdown(extracted.markdown, max_tokens=settings.chunk_tokens, pack=settings.pack_sections)
     if not sections:
         raise ExtractError(fetched.url, "empty page")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from docshelf.errors import CrawlError
 
-ContentKind = Literal["html", "markdown", "text"]
+ContentKind = Literal["html", "markdown", "text", "rst", "notebook", "openapi", "pdf"]
 DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder"]
 Validators = Callable[[str], "tuple[str | None, str | None] | None"]
 """Looks up the stored (etag, last_modified) of a URL, or None when the URL was never stored."""
@@ -40,6 +40,8 @@ class CrawlOptions:
     user_agent: str = "docshelf/0.1 (+https://github.com/docshelf/docshelf)"
     robots_agent: str = "docshelf"
     respect_robots: bool = True
+    include_pdf: bool = False
+    """Take PDF files (linked from pages, or in folders); a PDF named as the root is always taken."""
 
 
 @dataclass
@@ -50,11 +52,14 @@ class Fetched:
     """Normalised URL of the document (after in-scope redirects / canonical), no fragment."""
     kind: ContentKind
     text: str
+    """The document as text; "" for a binary kind (pdf), whose bytes are in `data`."""
     status: int = 200
     etag: str | None = None
     last_modified: str | None = None
     depth: int = 0
     links: list[str] = field(default_factory=list)
+    data: bytes | None = None
+    """The raw bytes of a binary document (a PDF)."""
 
 
 @dataclass

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
 
+from docshelf.crawl.api_descriptions import split_api_descriptions
 from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
@@ -19,8 +21,12 @@ from docshelf.crawl.local import crawl_folder, is_local
 from docshelf.crawl.page import PageLoader
 from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
-from docshelf.crawl.urls import normalize_url
+from docshelf.crawl.urls import is_pdf, normalize_url
 from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
+
+
+SINGLE_DOCUMENT_KINDS = frozenset({"openapi", "pdf", "notebook", "rst"})
+"""Kinds of start document that are the whole source: nothing is discovered from them."""
 
 
 def crawl(
@@ -74,8 +80,13 @@ def crawl(
     """
     report = CrawlReport()
     if is_local(root):
-        return CrawlRun(crawl_folder(root, options, report, validators), report)
-    return CrawlRun(_crawl_site(start_url(root), options, report, validators, client), report)
+        outcomes = crawl_folder(root, options, report, validators)
+    else:
+        start = start_url(root)
+        if is_pdf(start):  # a PDF the user names is always read; --include-pdf is about the PDFs a site links to
+            options = replace(options, include_pdf=True)
+        outcomes = _crawl_site(start, options, report, validators, client)
+    return CrawlRun(split_api_descriptions(outcomes), report)
 
 
 class CrawlRun:
@@ -85,7 +96,8 @@ class CrawlRun:
     when you leave the loop early.
     """
 
-    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None], report: CrawlReport) -> None:
+    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None] | AsyncIterator[CrawlOutcome],
+                 report: CrawlReport) -> None:
         self._outcomes = outcomes
         self.report = report
 
@@ -107,7 +119,7 @@ class CrawlRun:
 
     async def aclose(self) -> None:
         """Stop the crawl, cancelling the fetches in flight."""
-        await self._outcomes.aclose()
+        await self._outcomes.aclose()  # type: ignore[union-attr]
 
     async def __aenter__(self) -> Self:
         return self
@@ -190,6 +202,10 @@ class SiteCrawl:
         self._frontier.claim(first.url)
         if self._loader.scope.matches_globs(first.url):
             yield first
+        if first.fetched is not None and first.fetched.kind in SINGLE_DOCUMENT_KINDS:
+            # `docshelf add https://…/openapi.yaml` (or a PDF, a notebook) means that document, not its site.
+            self._report.complete = True
+            return
         method, pages = await self._discover(first)
         self._report.discovered_by = method
         if method != "links":

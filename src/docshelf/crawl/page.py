@@ -32,10 +32,12 @@ class PageLoader:
 
     async def fetch(self, url: str, check_hop: HopCheck | None = None, *, conditional: bool = True) -> Reply:
         """Return the reply for `url`, following redirects that stay in scope (or that `check_hop` allows)."""
+        # An API description stands for several pages (one per tag): a 304 for it would leave them unreported.
+        conditional = conditional and content_kind(None, url) != "openapi"
         return await self._fetcher.get(
             url,
             check_hop=check_hop or self._check_hop,
-            check_content=check_content,
+            check_content=self._check_content,
             validators=self.validators if conditional else None,
         )
 
@@ -51,9 +53,13 @@ class PageLoader:
         if not 200 <= reply.status < 300:
             raise FetchError(reply.url, f"HTTP {reply.status}")
         content_type = reply.headers.get("content-type")
-        kind = content_kind(content_type, reply.url)
+        kind = content_kind(content_type, reply.url, include_pdf=self.scope.include_pdf)
         if kind is None:
             raise SkippedPage(reply.url, f"content type {media_type(content_type)}")
+        if kind == "pdf":
+            fetched = Fetched(reply.url, kind, "", status=reply.status, etag=reply.headers.get("etag"),
+                              last_modified=reply.headers.get("last-modified"), depth=depth, data=reply.body)
+            return CrawlOutcome(reply.url, fetched=fetched)
         text = decode(reply.body, kind, content_type)
         if text is None:
             raise FetchError(reply.url, "undecodable bytes")
@@ -80,6 +86,10 @@ class PageLoader:
         )
         return CrawlOutcome(url, fetched=fetched)
 
+    def _check_content(self, url: str, headers: httpx.Headers) -> None:
+        """Refuse a response the crawl does not read, before its body is read (PDFs unless the scope takes them)."""
+        check_content(url, headers, include_pdf=self.scope.include_pdf)
+
     async def _check_hop(self, url: str) -> str | None:
         """Return why the crawl may not follow a redirect to `url`, or None when it may."""
         if not self.scope.accepts(url):
@@ -87,12 +97,12 @@ class PageLoader:
         return await self._robots.reason_to_skip(url)
 
 
-def check_content(url: str, headers: httpx.Headers) -> None:
-    """Refuse a response whose Content-Type is not HTML, Markdown or plain text, before its body is read.
+def check_content(url: str, headers: httpx.Headers, *, include_pdf: bool = False) -> None:
+    """Refuse a response whose Content-Type is not one docshelf reads, before its body is read.
 
     Raises:
-        SkippedPage: "content type application/pdf" and the like.
+        SkippedPage: "content type image/png" and the like ("application/pdf" unless `include_pdf`).
     """
     content_type = headers.get("content-type")
-    if content_kind(content_type, url) is None:
+    if content_kind(content_type, url, include_pdf=include_pdf) is None:
         raise SkippedPage(url, f"content type {media_type(content_type)}")

@@ -13,7 +13,7 @@ INDEX_PAGES = frozenset({"index.html", "index.htm"})
 ASSET_EXTENSIONS = frozenset(
     {
         ".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".bmp", ".tif", ".tiff", ".avif",
-        ".pdf", ".ps", ".eps", ".epub", ".mobi", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt",
+        ".ps", ".eps", ".epub", ".mobi", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt",
         ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".whl", ".egg", ".jar", ".deb", ".rpm",
         ".dmg", ".exe", ".msi", ".bin", ".iso", ".apk",
         ".css", ".js", ".mjs", ".map", ".json", ".wasm",
@@ -56,6 +56,11 @@ def normalize_url(url: str, base: str | None = None) -> str:
 def is_web_url(url: str) -> bool:
     """Return True for an http or https URL."""
     return urlsplit(url).scheme.lower() in WEB_SCHEMES
+
+
+def is_pdf(url: str) -> bool:
+    """Return True when the URL names a PDF file (fetched only when a crawl takes PDFs: `--include-pdf`)."""
+    return splitext(urlsplit(url).path)[1].lower() == ".pdf"
 
 
 def is_asset(url: str) -> bool:

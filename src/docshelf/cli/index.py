@@ -27,15 +27,20 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @click.option("--max-depth", type=click.IntRange(min=0), help="Follow links at most this deep from the start page.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), default=8, show_default=True,
               help="Requests in flight.")
+@click.option("--include-pdf", is_flag=True,
+              help="Also read the PDFs a site links to or a folder holds (a PDF named as URL_OR_PATH always is).")
 @enrich_option
 @context_option
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
-        exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int,
+        exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int, include_pdf: bool,
         enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
     """Crawl a documentation site or folder into the shelf (re-run it to refresh).
+
+    Reads HTML, Markdown, text, reStructuredText, Jupyter notebooks, OpenAPI/Swagger
+    descriptions (a page per tag) and, with --include-pdf or when named, PDF.
 
     \b
     Example:
@@ -56,7 +61,7 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     if context is not None and enrich != "llm":
         raise click.UsageError(f"--context {context} needs --enrich llm")
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
-                           concurrency=concurrency, per_host=min(concurrency, 4))
+                           concurrency=concurrency, per_host=min(concurrency, 4), include_pdf=include_pdf)
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)

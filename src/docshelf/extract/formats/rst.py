@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from docutils import nodes
 from docutils.core import publish_doctree, publish_from_doctree
 from docutils.parsers.rst import Directive, directives, roles
+from docutils.statemachine import StringList
 from docutils.utils import unescape
 
 from docshelf.errors import ExtractError
@@ -68,7 +69,7 @@ def rst_to_html(text: str, url: str) -> str:
         doctree = publish_doctree(text, source_path=url, settings_overrides=SETTINGS)
         _drop_system_messages(doctree)
         _tag_code_languages(doctree, _default_language(text))
-        html = str(publish_from_doctree(doctree, writer_name="html5", settings_overrides=SETTINGS))
+        html = str(publish_from_doctree(doctree, writer="html5", settings_overrides=SETTINGS))
     except Exception as exc:  # docutils raises many kinds on pathological input; the page fails, the crawl goes on
         raise ExtractError(url, f"unreadable reStructuredText: {exc}") from exc
     # docutils' HTML5 writer puts inline literals in spans and a code language in `lang`;
@@ -167,15 +168,18 @@ class KeepText(Directive):
 
     def run(self) -> list[nodes.Node]:
         out: list[nodes.Node] = []
-        label = " ".join(self.arguments).strip()
-        # `autoclass`/`py:function` arguments are a signature; `versionadded 2.1` needs its name to mean anything.
+        label, prose = " ".join(self.arguments).strip(), ""
+        # `autoclass`/`py:function` arguments are a signature; `versionadded 2.1 Text` needs its name to mean
+        # anything, and its words after the first are prose.
         if not (self.name.startswith("auto") or ":" in self.name):
-            label = f"{self.name} {label}".strip()
+            first, _, prose = label.partition(" ")
+            label = f"{self.name} {first}".strip()
         if label:
             out.append(nodes.paragraph("", "", nodes.literal(label, label)))
-        if self.content:
+        lines = StringList([prose] if prose.strip() else []) + self.content
+        if lines:
             container = nodes.container()
-            self.state.nested_parse(self.content, self.content_offset, container)
+            self.state.nested_parse(lines, self.content_offset, container)
             out.extend(container.children)
         return out
 

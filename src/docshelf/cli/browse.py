@@ -112,7 +112,8 @@ def pages(shelf: ShelfContext, source: str, prefix: str | None, limit: int, offs
 def show(shelf: ShelfContext, url: str, chunk_number: int | None, as_json: bool) -> None:
     """Show a stored page's Markdown, or one chunk of it."""
     with config_errors():
-        page_url = url.split("#", 1)[0]
+        # A hash-routed app's pages keep their route (`…/#/install`); a citation adds `#anchor` after it.
+        page_url = url if shelf.store.get_page(url) is not None else url.rsplit("#", 1)[0]
         info = shelf.store.get_page(page_url)
         if info is None:
             raise click.UsageError(f"no page {page_url} in the shelf; list pages with: docshelf pages SOURCE")

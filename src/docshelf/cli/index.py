@@ -27,6 +27,10 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @click.option("--max-depth", type=click.IntRange(min=0), help="Follow links at most this deep from the start page.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), default=8, show_default=True,
               help="Requests in flight.")
+@click.option("--render", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Render pages in Chromium: auto renders only app shells (pages built by scripts).")
+@click.option("--render-concurrency", type=click.IntRange(min=1, max=16), default=2, show_default=True,
+              help="Pages rendered at once.")
 @click.option("--include-pdf", is_flag=True,
               help="Also read the PDFs a site links to or a folder holds (a PDF named as URL_OR_PATH always is).")
 @enrich_option
@@ -35,7 +39,8 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
-        exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int, include_pdf: bool,
+        exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int, render: str,
+        render_concurrency: int, include_pdf: bool,
         enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
     """Crawl a documentation site or folder into the shelf (re-run it to refresh).
 
@@ -61,7 +66,8 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     if context is not None and enrich != "llm":
         raise click.UsageError(f"--context {context} needs --enrich llm")
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
-                           concurrency=concurrency, per_host=min(concurrency, 4), include_pdf=include_pdf)
+                           concurrency=concurrency, per_host=min(concurrency, 4), include_pdf=include_pdf,
+                           render=render, render_concurrency=render_concurrency)  # type: ignore[arg-type]
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from docshelf.errors import CrawlError
 
+RenderMode = Literal["auto", "always", "never"]
 ContentKind = Literal["html", "markdown", "text", "rst", "notebook", "openapi", "pdf"]
 DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder"]
 Validators = Callable[[str], "tuple[str | None, str | None] | None"]
@@ -42,6 +43,12 @@ class CrawlOptions:
     respect_robots: bool = True
     include_pdf: bool = False
     """Take PDF files (linked from pages, or in folders); a PDF named as the root is always taken."""
+    render: RenderMode = "auto"
+    """Render pages in Chromium: "auto" only app shells (see `crawl.app_shell`), "always", or "never"."""
+    render_concurrency: int = 2
+    """Pages rendered at once."""
+    render_timeout: float = 30.0
+    """Seconds for one page to load and settle in the browser."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier
 from docshelf.crawl.local import crawl_folder, is_local
 from docshelf.crawl.page import PageLoader
+from docshelf.crawl.render import BrowserUnavailable, Renderer
 from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
 from docshelf.crawl.urls import is_pdf, normalize_url
@@ -158,10 +159,14 @@ async def _crawl_site(
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
     async with _http_client(client, options) as http:
         site = SiteCrawl(http, start, options, report)
-        # aclosing: leaving early must cancel the fetches in flight before the client closes.
-        async with aclosing(site.run(validators)) as outcomes:
-            async for outcome in outcomes:
-                yield outcome
+        try:
+            await site.check_renderer()
+            # aclosing: leaving early must cancel the fetches in flight before the client closes.
+            async with aclosing(site.run(validators)) as outcomes:
+                async for outcome in outcomes:
+                    yield outcome
+        finally:
+            await site.close()
 
 
 @asynccontextmanager
@@ -192,9 +197,33 @@ class SiteCrawl:
         self._report = report
         self._fetcher = Fetcher(client, options)
         self._robots = RobotsCache(self._fetcher, options.robots_agent, enabled=options.respect_robots)
-        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options))
+        self.renderer = (
+            Renderer(self._fetcher, self._robots.reason_to_skip, concurrency=options.render_concurrency,
+                     timeout=options.render_timeout)
+            if options.render != "never" else None
+        )
+        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options),
+                                  self.renderer, options.render)
         self._frontier = Frontier()
         self._started = 0
+
+    async def check_renderer(self) -> None:
+        """With `render="always"`, start the browser now: a crawl that cannot render must not start.
+
+        Raises:
+            ConfigError: no browser, with what to install.
+        """
+        if self.renderer is None or self._options.render != "always":
+            return
+        try:
+            await self.renderer.check()
+        except BrowserUnavailable as exc:
+            raise ConfigError(f"--render always: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the browser, when one was started."""
+        if self.renderer is not None:
+            await self.renderer.close()
 
     async def run(self, validators: Validators | None = None) -> AsyncGenerator[CrawlOutcome, None]:
         """Yield the start page's outcome, then those of every page discovered from it."""
@@ -246,7 +275,7 @@ class SiteCrawl:
         self._frontier.claim(reply.url)
         self._loader.scope = Scope.for_start(reply.url, self._options)
         try:
-            return self._loader.outcome(reply, depth=0)
+            return await self._loader.rendered(self._loader.outcome(reply, depth=0), reply)
         except CrawlError as exc:
             return CrawlOutcome(start, error=exc)
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-from docshelf.crawl.base import CrawlOutcome, Fetched, Validators
+from dataclasses import replace
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from docshelf.crawl.app_shell import looks_like_app_shell
+from docshelf.crawl.base import CrawlOutcome, Fetched, RenderMode, Validators
 from docshelf.crawl.content import content_kind, decode, media_type
 from docshelf.crawl.fetcher import Fetcher, HopCheck, Reply
 from docshelf.crawl.links import html_links, markdown_links
@@ -12,23 +17,45 @@ from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
 from docshelf.errors import CrawlError, FetchError, SkippedPage
 
+if TYPE_CHECKING:
+    from docshelf.crawl.render import Renderer
+
 
 class PageLoader:
     """Loads pages within one scope, sending the stored validators when it has them."""
 
-    def __init__(self, fetcher: Fetcher, robots: RobotsCache, scope: Scope) -> None:
+    def __init__(self, fetcher: Fetcher, robots: RobotsCache, scope: Scope,
+                 renderer: Renderer | None = None, render: RenderMode = "never") -> None:
         self.scope = scope
         self.validators: Validators | None = None
         """Stored (etag, last_modified) per URL; None sends no conditional requests."""
         self._fetcher = fetcher
         self._robots = robots
+        self._renderer = renderer
+        self._render = render if renderer is not None else "never"
 
     async def load(self, url: str, depth: int) -> CrawlOutcome:
         """Return the outcome of fetching `url`; a failure is an outcome, never an exception."""
         try:
-            return self.outcome(await self.fetch(url), depth)
+            reply = await self.fetch(url)
+            return await self.rendered(self.outcome(reply, depth), reply)
         except CrawlError as exc:
             return CrawlOutcome(url, error=exc)
+
+    async def rendered(self, outcome: CrawlOutcome, reply: Reply) -> CrawlOutcome:
+        """Return `outcome` with the page's HTML as a browser renders it, when the render mode asks for it.
+
+        Raises:
+            FetchError: the page needed a browser and rendering failed (no browser, timeout, crash).
+        """
+        fetched = outcome.fetched
+        if fetched is None or fetched.kind != "html" or self._renderer is None or self._render == "never":
+            return outcome
+        if self._render == "auto" and not looks_like_app_shell(fetched.text):
+            return outcome
+        html = await self._renderer.render(reply.url, reply.body)
+        found = html_links(html, reply.url)
+        return CrawlOutcome(outcome.url, fetched=replace(fetched, text=html, links=found.links))
 
     async def fetch(self, url: str, check_hop: HopCheck | None = None, *, conditional: bool = True) -> Reply:
         """Return the reply for `url`, following redirects that stay in scope (or that `check_hop` allows)."""
@@ -69,8 +96,9 @@ class PageLoader:
         if kind == "html":
             found = html_links(text, reply.url)
             links = found.links
-            # A canonical URL outside the scope would file the page under a place the crawl does not own.
-            if found.canonical and self.scope.accepts(found.canonical):
+            # A canonical URL outside the scope would file the page under a place the crawl does not own;
+            # an app shell names its root as canonical for every route of a hash router.
+            if found.canonical and self.scope.accepts(found.canonical) and not urlsplit(reply.url).fragment:
                 url = found.canonical
         elif kind == "markdown":
             links = markdown_links(text, reply.url)

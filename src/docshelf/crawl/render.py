@@ -1,0 +1,224 @@
+"""Pages rendered in a headless Chromium: the system's browser, driven by Playwright, in a bounded pool.
+
+The browser sends no request of its own: every request it makes is answered through
+the crawl's `Fetcher` (the same per-host limits, Crawl-delay, retries, size cap and
+robots.txt as plain fetches), the page itself with the body already fetched. Images,
+fonts, media and stylesheets are refused, since text is all docshelf keeps.
+
+Nothing is downloaded: the browser is `DOCSHELF_CHROMIUM` or Debian's `/usr/bin/chromium`.
+A browser that crashes is replaced for the next page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from docshelf.crawl.fetcher import Fetcher
+from docshelf.crawl.urls import is_web_url, normalize_url
+from docshelf.errors import CrawlError, FetchError
+
+CHROMIUM_ENV = "DOCSHELF_CHROMIUM"
+DEFAULT_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-breakpad",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-dev-shm-usage",  # containers give /dev/shm 64 MB, which large pages exhaust
+    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+]
+SKIPPED_RESOURCES = frozenset({"image", "media", "font", "stylesheet", "manifest", "websocket", "eventsource"})
+INSTALL_HINT = ("install Chromium (Debian: apt-get install chromium) or set DOCSHELF_CHROMIUM to a Chromium binary, "
+                "and the playwright package (pip install playwright); docshelf downloads no browser")
+
+RobotsCheck = Callable[[str], Awaitable[str | None]]
+
+
+class BrowserUnavailable(Exception):
+    """No browser can be started; the message says what to install."""
+
+
+def chromium_path() -> Path:
+    """Return the Chromium binary to drive: `DOCSHELF_CHROMIUM`, else the system's.
+
+    Raises:
+        BrowserUnavailable: no such binary, or playwright is not installed.
+    """
+    try:
+        import playwright  # noqa: F401
+    except ImportError as exc:
+        raise BrowserUnavailable(f"JavaScript rendering needs the playwright package: {INSTALL_HINT}") from exc
+    configured = os.environ.get(CHROMIUM_ENV)
+    candidates = [configured] if configured else [*DEFAULT_CHROMIUM, shutil.which("chromium") or ""]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    where = f"{CHROMIUM_ENV}={configured} is no executable file" if configured else "no Chromium found"
+    raise BrowserUnavailable(f"JavaScript rendering needs Chromium ({where}): {INSTALL_HINT}")
+
+
+class Renderer:
+    """Renders pages in one headless Chromium, at most `concurrency` at a time.
+
+    Args:
+        fetcher: answers every request the browser makes.
+        robots: returns why a URL may not be fetched (robots.txt), or None.
+        concurrency: pages open at once.
+        timeout: seconds for one page to load and settle.
+    """
+
+    def __init__(self, fetcher: Fetcher, robots: RobotsCheck, *, concurrency: int = 2, timeout: float = 30.0) -> None:
+        self._fetcher = fetcher
+        self._robots = robots
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(concurrency)
+        self._launch = asyncio.Lock()
+        self._playwright: Any = None
+        self._browser: Any = None
+        self.rendered = 0
+        self.browsers_started = 0
+
+    async def render(self, url: str, html: bytes) -> str:
+        """Return the DOM of the page at `url` (whose HTML is `html`) once its scripts have built it.
+
+        Raises:
+            FetchError: no browser ("…needs Chromium…"), a timeout, or a crash, with the reason.
+        """
+        async with self._slots:
+            browser = await self._browser_or_fail(url)
+            try:
+                return await self._render_in(browser, url, html)
+            except CrawlError:
+                raise
+            except Exception as exc:  # Playwright's errors: a timeout, a crashed tab or browser
+                if not browser.is_connected():
+                    await self._replace(browser)
+                    raise FetchError(url, f"the browser crashed while rendering: {_first_line(exc)}") from exc
+                if type(exc).__name__ == "TimeoutError":
+                    raise FetchError(url, f"rendering timed out after {self._timeout:g}s") from exc
+                raise FetchError(url, f"rendering failed: {_first_line(exc)}") from exc
+
+    async def check(self) -> None:
+        """Start the browser now, so that a missing one is known before the crawl starts.
+
+        Raises:
+            BrowserUnavailable: with what to install.
+        """
+        await self._ensure_browser()
+
+    async def close(self) -> None:
+        """Close the browser and Playwright."""
+        if self._browser is not None:
+            await _quietly(self._browser.close())
+            self._browser = None
+        if self._playwright is not None:
+            await _quietly(self._playwright.stop())
+            self._playwright = None
+
+    def browser_pid(self) -> int | None:
+        """Return the browser's process id (for measuring its memory), or None before it runs."""
+        process = getattr(getattr(self._browser, "_impl_obj", None), "_process", None) if self._browser else None
+        return getattr(process, "pid", None)
+
+    async def _render_in(self, browser: Any, url: str, html: bytes) -> str:
+        context = await browser.new_context(java_script_enabled=True, service_workers="block",
+                                            user_agent=self._fetcher.user_agent)
+        try:
+            page = await context.new_page()
+            await page.route("**/*", lambda route: self._answer(route, url, html))
+            timeout_ms = self._timeout * 1000
+            await page.goto(url, wait_until="load", timeout=timeout_ms)
+            try:
+                # The network going quiet is when a script that loads content has had its answers.
+                await page.wait_for_load_state("networkidle", timeout=timeout_ms)
+            except Exception:  # a page that polls forever never goes idle; what it shows by now is used
+                pass
+            self.rendered += 1
+            return str(await page.content())
+        finally:
+            await _quietly(context.close())
+
+    async def _answer(self, route: Any, page_url: str, html: bytes) -> None:
+        """Answer one request of the browser: the page from what was fetched, the rest through the fetcher."""
+        request = route.request
+        try:
+            if request.resource_type in SKIPPED_RESOURCES or request.method not in ("GET", "HEAD"):
+                await route.abort("blockedbyclient")
+                return
+            if not is_web_url(request.url):
+                await route.abort("blockedbyclient")
+                return
+            url = normalize_url(request.url)
+            if request.resource_type == "document" and request.is_navigation_request() \
+                    and url.split("#")[0] == page_url.split("#")[0]:
+                await route.fulfill(status=200, body=html, headers={"content-type": "text/html; charset=utf-8"})
+                return
+            if await self._robots(url):
+                await route.abort("blockedbyclient")
+                return
+            reply = await self._fetcher.get(url.split("#")[0], check_hop=self._hop)
+            headers = {k: v for k, v in reply.headers.items()
+                       if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+            await route.fulfill(status=reply.status, headers=headers, body=reply.body)
+        except CrawlError:
+            await _quietly(route.abort("failed"))
+        except Exception:  # the page was closed while its request was in flight
+            await _quietly(route.abort("failed"))
+
+    async def _hop(self, url: str) -> str | None:
+        return None if is_web_url(url) else f"redirect to a non-web URL {url}"
+
+
+    async def _browser_or_fail(self, url: str) -> Any:
+        try:
+            return await self._ensure_browser()
+        except BrowserUnavailable as exc:
+            raise FetchError(url, str(exc)) from exc
+
+    async def _ensure_browser(self) -> Any:
+        async with self._launch:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            executable = chromium_path()
+            from playwright.async_api import async_playwright
+
+            if self._playwright is None:
+                self._playwright = await async_playwright().start()
+            args = list(CHROMIUM_ARGS)
+            if os.geteuid() == 0:
+                args.append("--no-sandbox")  # Chromium's sandbox refuses to start as root (containers, CI)
+            try:
+                self._browser = await self._playwright.chromium.launch(
+                    executable_path=str(executable), args=args, headless=True)
+            except Exception as exc:
+                raise BrowserUnavailable(f"Chromium at {executable} did not start: {_first_line(exc)}") from exc
+            self.browsers_started += 1
+            return self._browser
+
+    async def _replace(self, browser: Any) -> None:
+        """Drop a crashed browser; the next page starts a new one."""
+        async with self._launch:
+            if self._browser is browser:
+                await _quietly(browser.close())
+                self._browser = None
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception:  # closing something already gone
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -1,0 +1,139 @@
+"""JavaScript-rendered pages: a real client-side app on 127.0.0.1, rendered in the system's Chromium."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from counting import CountingEmbedder
+from servers import Server
+
+from docshelf.cli import cli
+from docshelf.crawl import CrawlOptions
+from docshelf.crawl.app_shell import looks_like_app_shell
+from docshelf.crawl.render import chromium_path
+from docshelf.embed import get_embedder
+from docshelf.ingest import Ingestor
+from docshelf.store.sqlite import SQLiteStore
+
+APP = Path(__file__).parents[1] / "fixtures" / "js_app"
+needs_chromium = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
+
+
+def static_twin(folder: Path) -> Path:
+    """Write the static build of the app's pages (same JSON, rendered here) and return its folder."""
+    folder.mkdir()
+    pages = json.loads((APP / "content" / "pages.json").read_text())
+    nav = "".join(f'<li><a href="{p["route"]}.html">{html.escape(p["title"])}</a></li>' for p in pages)
+    for entry in pages:
+        page = json.loads((APP / "content" / f"{entry['route']}.json").read_text())
+        blocks = [f'<h1 id="{page["id"]}">{html.escape(page["title"])}</h1>']
+        for block in page["blocks"]:
+            if block["type"] == "heading":
+                blocks.append(f'<h{block["level"]} id="{block["id"]}">{html.escape(block["text"])}</h{block["level"]}>')
+            elif block["type"] == "code":
+                blocks.append(f'<pre><code class="language-{block["language"]}">{html.escape(block["code"])}</code></pre>')
+            else:
+                blocks.append(f"<p>{html.escape(block['text'])}</p>")
+        (folder / f"{entry['route']}.html").write_text(
+            f"<!doctype html><html><head><title>{html.escape(page['title'])} — Sprocketeer docs</title></head>"
+            f"<body><nav><ul>{nav}</ul></nav><main>{''.join(blocks)}</main></body></html>", encoding="utf-8")
+    return folder
+
+
+def shelf_text(store: SQLiteStore, source: str) -> list[tuple[str, list[str], list[tuple[list[str], str | None, str]]]]:
+    """Return what the shelf holds of a source, URLs aside: per page its title and chunks, sorted by title."""
+    pages = []
+    for page in store.list_pages(source):
+        assert page.status == "ok", (page.url, page.error)
+        chunks = [(c.heading_path, c.anchor, c.content) for c in store.get_chunks(page.url)]
+        pages.append((page.title, chunks))
+    return sorted(pages)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder(get_embedder())
+
+
+@pytest.mark.parametrize(
+    ("body", "shell"),
+    [
+        ('<div id="root"></div><script src="main.js"></script>', True),
+        ('<div id="app"><p>Loading…</p></div><script type="module" src="/x.js"></script>', True),
+        ("<redoc spec-url='openapi.yaml'></redoc><script src='redoc.js'></script>", True),
+        ("<main><h1>Guide</h1><p>" + "words " * 80 + "</p></main><script src='search.js'></script>", False),
+        ("<main><h1>Short</h1><p>A short page without scripts.</p></main>", False),
+    ],
+)
+def test_app_shell_detection(body: str, shell: bool) -> None:
+    assert looks_like_app_shell(f"<html><body>{body}</body></html>") is shell
+
+
+@needs_chromium
+def test_a_client_side_app_gives_the_shelf_the_same_text_as_its_static_build(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    store = SQLiteStore(tmp_path / "shelf.db")
+    ingestor = Ingestor(store, lambda: embedder)
+    with Server(APP) as app:
+        rendered = ingestor.add(app.url("/"), source="app", options=CrawlOptions(render="auto"))
+        app_requests = app.paths()
+    with Server(static_twin(tmp_path / "static")) as static:
+        plain = ingestor.add(static.url("/index.html"), source="static", options=CrawlOptions(render="never"))
+    assert rendered.failures == [] and plain.failures == []
+    urls = sorted(p.url for p in store.list_pages("app"))
+    assert urls == [app.url("/"), app.url("/#/gears"), app.url("/#/install")]  # hash routes are pages
+    assert rendered.pages_ok == plain.pages_ok == 3
+    assert shelf_text(store, "app") == shelf_text(store, "static")
+    # The page itself was fetched once; the browser's requests (script, JSON) went through the crawler.
+    assert app_requests.count("/") == 3 and "/content/install.json" in app_requests and "/app.js" in app_requests
+    db = str(tmp_path / "shelf.db")
+    search = CliRunner().invoke(cli, ["--db", db, "search", "sprocketeer doctor chain standards", "--source", "app",
+                                      "-k", "1", "--json"])
+    [hit] = json.loads(search.stdout)
+    assert hit["url"] == app.url("/#/install#checking")  # the section that says it
+    show = CliRunner().invoke(cli, ["--db", db, "show", hit["url"], "--json"])
+    assert show.exit_code == 0 and json.loads(show.stdout)["title"] == "Installing Sprocketeer"
+
+
+@needs_chromium
+def test_render_never_leaves_an_app_shell_as_an_empty_page(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    store = SQLiteStore(tmp_path / "shelf.db")
+    with Server(APP) as app:
+        summary = Ingestor(store, lambda: embedder).add(app.url("/"), source="app",
+                                                       options=CrawlOptions(render="never"))
+    assert summary.pages_ok == 0 and summary.failures[0]["reason"] in ("no main content", "empty page")
+
+
+def test_without_chromium_auto_fails_the_pages_that_need_it_and_always_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCSHELF_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    db = str(tmp_path / "shelf.db")
+    with Server(APP) as app:
+        auto = CliRunner().invoke(cli, ["--db", db, "add", app.url("/"), "--json"])
+        always = CliRunner().invoke(cli, ["--db", db, "add", app.url("/"), "--render", "always", "--json"])
+    summary = json.loads(auto.stdout)
+    assert auto.exit_code == 1
+    [failure] = summary["failures"]
+    assert "JavaScript rendering needs Chromium" in failure["reason"] and "apt-get install chromium" in failure["reason"]
+    assert always.exit_code == 2
+    assert "--render always: JavaScript rendering needs Chromium" in always.stderr
+    assert "DOCSHELF_CHROMIUM" in always.stderr
+
+
+def test_chromium_path_names_the_missing_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from docshelf.crawl.render import BrowserUnavailable
+
+    monkeypatch.setenv("DOCSHELF_CHROMIUM", str(tmp_path / "nope"))
+    with pytest.raises(BrowserUnavailable, match="is no executable file"):
+        chromium_path()
+    fake = tmp_path / "chromium"
+    shutil.copy("/bin/true", fake)
+    monkeypatch.setenv("DOCSHELF_CHROMIUM", str(fake))
+    assert chromium_path() == fake

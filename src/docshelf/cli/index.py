@@ -31,6 +31,9 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
               help="Render pages in Chromium: auto renders only app shells (pages built by scripts).")
 @click.option("--render-concurrency", type=click.IntRange(min=1, max=16), default=2, show_default=True,
               help="Pages rendered at once.")
+@click.option("--ref", metavar="REF", help="Git repository: the branch, tag or commit to read (default: its HEAD).")
+@click.option("--path", "repo_path", metavar="FOLDER",
+              help="Git repository: the folder holding the docs (default: docs/, doc/, mkdocs.yml's or conf.py's).")
 @click.option("--include-pdf", is_flag=True,
               help="Also read the PDFs a site links to or a folder holds (a PDF named as URL_OR_PATH always is).")
 @enrich_option
@@ -40,9 +43,9 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int, render: str,
-        render_concurrency: int, include_pdf: bool,
+        render_concurrency: int, ref: str | None, repo_path: str | None, include_pdf: bool,
         enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
-    """Crawl a documentation site or folder into the shelf (re-run it to refresh).
+    """Crawl a documentation site, folder or Git repository into the shelf (re-run it to refresh).
 
     Reads HTML, Markdown, text, reStructuredText, Jupyter notebooks, OpenAPI/Swagger
     descriptions (a page per tag) and, with --include-pdf or when named, PDF.
@@ -51,6 +54,7 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     Example:
         docshelf add https://docs.python.org/3/library/ --max-pages 200
         docshelf add ./docs --source mydocs
+        docshelf add https://github.com/org/repo --ref v2.1 --path docs/
         docshelf add ./docs --enrich llm --model openai:gpt-4o-mini --context llm
     """
     from docshelf.cli.enrich import build_enricher, echo_failures, report_line
@@ -67,7 +71,8 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
         raise click.UsageError(f"--context {context} needs --enrich llm")
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
                            concurrency=concurrency, per_host=min(concurrency, 4), include_pdf=include_pdf,
-                           render=render, render_concurrency=render_concurrency)  # type: ignore[arg-type]
+                           render=render, render_concurrency=render_concurrency,  # type: ignore[arg-type]
+                           ref=ref, path=repo_path)
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)

@@ -10,7 +10,7 @@ from docshelf.errors import CrawlError
 
 RenderMode = Literal["auto", "always", "never"]
 ContentKind = Literal["html", "markdown", "text", "rst", "notebook", "openapi", "pdf"]
-DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder"]
+DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder", "git", "llms-full.txt"]
 Validators = Callable[[str], "tuple[str | None, str | None] | None"]
 """Looks up the stored (etag, last_modified) of a URL, or None when the URL was never stored."""
 
@@ -49,6 +49,10 @@ class CrawlOptions:
     """Pages rendered at once."""
     render_timeout: float = 30.0
     """Seconds for one page to load and settle in the browser."""
+    ref: str | None = None
+    """For a Git repository: the branch, tag or commit to read (default: the remote's HEAD)."""
+    path: str | None = None
+    """For a Git repository: the folder holding the documentation (default: found, see `crawl.git`)."""
 
 
 @dataclass
@@ -90,3 +94,7 @@ class CrawlReport:
 
     Only a complete crawl proves that a page missing from it is gone from the site.
     """
+    commit: str | None = None
+    """For a Git repository: the commit read."""
+    ref: str | None = None
+    """For a Git repository: the ref asked for (None: the remote's HEAD)."""

@@ -17,6 +17,7 @@ from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, Discove
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier
+from docshelf.crawl.git import crawl_repository, is_git_source
 from docshelf.crawl.local import crawl_folder, is_local
 from docshelf.crawl.page import PageLoader
 from docshelf.crawl.render import BrowserUnavailable, Renderer
@@ -36,6 +37,7 @@ def crawl(
     *,
     validators: Validators | None = None,
     client: httpx.AsyncClient | None = None,
+    since_commit: str | None = None,
 ) -> CrawlRun:
     """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
 
@@ -75,12 +77,16 @@ def crawl(
             page, so it (like the start page) is always fetched in full.
         client: the `httpx.AsyncClient` to use (not closed here); by default one is created
             and closed. Redirects are always followed by the crawler, to check each hop.
+        since_commit: for a Git repository, the commit read last time: only the files changed
+            since are read again (see `crawl.git`).
 
     Raises (from the first iteration step):
         ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist.
     """
     report = CrawlReport()
-    if is_local(root):
+    if is_git_source(root, options):
+        outcomes = crawl_repository(root, options, report, validators, since_commit)
+    elif is_local(root):
         outcomes = crawl_folder(root, options, report, validators)
     else:
         start = start_url(root)

@@ -115,7 +115,13 @@ def read_document(
         body = path.read_bytes()
     except OSError as exc:
         return CrawlOutcome(url, error=FetchError(url, f"unreadable: {exc.strerror or exc}"))
-    last_modified = formatdate(stat.st_mtime, usegmt=True)
+    return document_outcome(url, kind, body, etag, formatdate(stat.st_mtime, usegmt=True), depth)
+
+
+def document_outcome(
+    url: str, kind: ContentKind, body: bytes, etag: str | None, last_modified: str | None, depth: int
+) -> CrawlOutcome:
+    """Return the outcome of a document read from disk (a folder's file, a repository's blob)."""
     if kind == "pdf":
         return CrawlOutcome(url, fetched=Fetched(url, kind, "", etag=etag, last_modified=last_modified,
                                                  depth=depth, data=body))
@@ -167,12 +173,12 @@ def _documents(root: Path, *, include_pdf: bool = False) -> list[Path]:
         found.extend(
             Path(folder, name)
             for name in names
-            if not name.startswith(".") and _wanted(Path(folder, name), include_pdf)
+            if not name.startswith(".") and is_document(Path(folder, name), include_pdf)
         )
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
-def _wanted(path: Path, include_pdf: bool) -> bool:
+def is_document(path: Path, include_pdf: bool) -> bool:
     """Return True for a file of a folder that docshelf reads."""
     suffix = path.suffix.lower()
     if suffix not in KINDS:

@@ -34,6 +34,10 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @click.option("--ref", metavar="REF", help="Git repository: the branch, tag or commit to read (default: its HEAD).")
 @click.option("--path", "repo_path", metavar="FOLDER",
               help="Git repository: the folder holding the docs (default: docs/, doc/, mkdocs.yml's or conf.py's).")
+@click.option("--prefer-llms-full", is_flag=True,
+              help="Read the site from its llms-full.txt when it publishes one, instead of crawling its pages.")
+@click.option("--prefer-markdown", is_flag=True,
+              help='Read each page from the Markdown twin it advertises (<link rel="alternate" type="text/markdown">).')
 @click.option("--include-pdf", is_flag=True,
               help="Also read the PDFs a site links to or a folder holds (a PDF named as URL_OR_PATH always is).")
 @enrich_option
@@ -43,7 +47,8 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int, render: str,
-        render_concurrency: int, ref: str | None, repo_path: str | None, include_pdf: bool,
+        render_concurrency: int, ref: str | None, repo_path: str | None, prefer_llms_full: bool,
+        prefer_markdown: bool, include_pdf: bool,
         enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
     """Crawl a documentation site, folder or Git repository into the shelf (re-run it to refresh).
 
@@ -72,7 +77,8 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,
                            concurrency=concurrency, per_host=min(concurrency, 4), include_pdf=include_pdf,
                            render=render, render_concurrency=render_concurrency,  # type: ignore[arg-type]
-                           ref=ref, path=repo_path)
+                           ref=ref, path=repo_path, prefer_llms_full=prefer_llms_full,
+                           prefer_markdown=prefer_markdown)
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)

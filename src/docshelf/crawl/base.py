@@ -49,6 +49,10 @@ class CrawlOptions:
     """Pages rendered at once."""
     render_timeout: float = 30.0
     """Seconds for one page to load and settle in the browser."""
+    prefer_llms_full: bool = False
+    """When the site publishes `llms-full.txt`, read the documentation from it instead of crawling pages."""
+    prefer_markdown: bool = False
+    """Read a page from the Markdown twin it advertises (`<link rel="alternate" type="text/markdown">`)."""
     ref: str | None = None
     """For a Git repository: the branch, tag or commit to read (default: the remote's HEAD)."""
     path: str | None = None

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from docshelf.crawl.api_descriptions import split_api_descriptions
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
-from docshelf.crawl.discover import Discovery
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Fetched, Validators
+from docshelf.crawl.discover import Discovery, split_llms_full
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier
 from docshelf.crawl.git import crawl_repository, is_git_source
@@ -210,6 +210,7 @@ class SiteCrawl:
         )
         self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options),
                                   self.renderer, options.render)
+        self._loader.prefer_markdown = options.prefer_markdown
         self._frontier = Frontier()
         self._started = 0
 
@@ -241,6 +242,15 @@ class SiteCrawl:
             # `docshelf add https://…/openapi.yaml` (or a PDF, a notebook) means that document, not its site.
             self._report.complete = True
             return
+        if self._options.prefer_llms_full:
+            full = await self._llms_full()
+            if full:
+                self._report.discovered_by = "llms-full.txt"
+                for outcome in full:
+                    if self._frontier.claim(outcome.url):
+                        yield outcome
+                self._report.complete = True
+                return
         method, pages = await self._discover(first)
         self._report.discovered_by = method
         if method != "links":
@@ -281,9 +291,23 @@ class SiteCrawl:
         self._frontier.claim(reply.url)
         self._loader.scope = Scope.for_start(reply.url, self._options)
         try:
-            return await self._loader.rendered(self._loader.outcome(reply, depth=0), reply)
+            return await self._loader.finish(self._loader.outcome(reply, depth=0), reply)
         except CrawlError as exc:
             return CrawlOutcome(start, error=exc)
+
+    async def _llms_full(self) -> list[CrawlOutcome]:
+        """Return the pages of the site's `llms-full.txt` (see `discover.split_llms_full`), or [] when it has none."""
+        scope = self._loader.scope
+        policy = await self._robots.policy(scope.start)
+        found = await Discovery(self._fetcher, scope, policy, self._options.max_bytes).llms_full()
+        if found is None:
+            return []
+        url, text = found
+        pages = split_llms_full(text, url, scope.accepts)
+        if self._options.max_pages is not None:
+            pages = pages[: max(self._options.max_pages - self._started, 0)]
+        return [CrawlOutcome(page_url, fetched=Fetched(page_url, "markdown", markdown, depth=1))
+                for page_url, markdown in pages]
 
     async def _discover(self, first: CrawlOutcome) -> tuple[DiscoveryMethod, list[str]]:
         """Return how the pages were found and the pages to fetch after the start page."""

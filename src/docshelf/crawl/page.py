@@ -33,14 +33,49 @@ class PageLoader:
         self._robots = robots
         self._renderer = renderer
         self._render = render if renderer is not None else "never"
+        self.prefer_markdown = False
+        """Read pages from the Markdown twins they advertise."""
 
     async def load(self, url: str, depth: int) -> CrawlOutcome:
         """Return the outcome of fetching `url`; a failure is an outcome, never an exception."""
         try:
             reply = await self.fetch(url)
-            return await self.rendered(self.outcome(reply, depth), reply)
+            return await self.finish(self.outcome(reply, depth), reply)
         except CrawlError as exc:
             return CrawlOutcome(url, error=exc)
+
+    async def finish(self, outcome: CrawlOutcome, reply: Reply) -> CrawlOutcome:
+        """Return a page's outcome read from its Markdown twin (`prefer_markdown`), or rendered when it needs a browser.
+
+        Raises:
+            FetchError: the page needed a browser and rendering failed.
+        """
+        if self.prefer_markdown and outcome.fetched is not None and outcome.fetched.kind == "html":
+            twin = await self.markdown_twin(outcome)
+            if twin is not None:
+                return twin
+        return await self.rendered(outcome, reply)
+
+    async def markdown_twin(self, outcome: CrawlOutcome) -> CrawlOutcome | None:
+        """Return the page read from the Markdown twin it advertises, or None when it has none that answers.
+
+        The page keeps its own URL (citations point at the HTML page) and its links (the twin's
+        relative links may point at other `.md` files).
+        """
+        fetched = outcome.fetched
+        assert fetched is not None
+        twin = html_links(fetched.text, fetched.url).markdown
+        if twin is None or not self.scope.contains(twin):
+            return None
+        try:
+            reply = await self._fetcher.get(twin, check_hop=self._check_hop, check_content=self._check_content)
+        except CrawlError:
+            return None
+        kind = content_kind(reply.headers.get("content-type"), reply.url)
+        text = decode(reply.body, "markdown", reply.headers.get("content-type")) if reply.status == 200 else None
+        if kind not in ("markdown", "text") or not text or not text.strip():
+            return None
+        return CrawlOutcome(outcome.url, fetched=replace(fetched, kind="markdown", text=text))
 
     async def rendered(self, outcome: CrawlOutcome, reply: Reply) -> CrawlOutcome:
         """Return `outcome` with the page's HTML as a browser renders it, when the render mode asks for it.

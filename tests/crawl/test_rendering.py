@@ -137,3 +137,65 @@ def test_chromium_path_names_the_missing_binary(tmp_path: Path, monkeypatch: pyt
     shutil.copy("/bin/true", fake)
     monkeypatch.setenv("DOCSHELF_CHROMIUM", str(fake))
     assert chromium_path() == fake
+
+
+async def render_pages(urls: list[str], *, timeout: float = 10.0, kill_after_first: bool = False) -> list:
+    """Render `urls` one by one with a fresh Renderer; return each HTML or the FetchError, and the renderer."""
+    import os
+    import signal
+
+    import httpx
+
+    from docshelf.crawl.fetcher import Fetcher
+    from docshelf.crawl.render import Renderer
+    from docshelf.errors import FetchError
+
+    async def no_robots(url: str) -> None:
+        return None
+
+    results: list = []
+    async with httpx.AsyncClient() as client:
+        fetcher = Fetcher(client, CrawlOptions(timeout=5.0, retries=0))
+        renderer = Renderer(fetcher, no_robots, timeout=timeout)
+        try:
+            for number, url in enumerate(urls):
+                shell = (await client.get(url)).content
+                try:
+                    results.append(await renderer.render(url, shell))
+                except FetchError as exc:
+                    results.append(exc)
+                if kill_after_first and number == 0:
+                    pid = renderer.browser_pid()
+                    assert pid is not None
+                    os.kill(pid, signal.SIGKILL)
+        finally:
+            await renderer.close()
+    return [results, renderer]
+
+
+@needs_chromium
+def test_a_page_that_never_renders_times_out_and_the_next_one_renders() -> None:
+    import asyncio
+
+    from servers import Reply
+
+    from docshelf.errors import FetchError
+
+    with Server(APP) as app:
+        app.route("/content/gears.json", Reply(body=b"{}", delay=4.0))
+        results, renderer = asyncio.run(render_pages([app.url("/#/gears"), app.url("/#/install")], timeout=1.0))
+    assert isinstance(results[0], FetchError) and "rendering timed out after 1s" in results[0].reason
+    assert "Checking the installation" in results[1]
+    assert renderer.browsers_started == 1
+
+
+@needs_chromium
+def test_a_crashed_browser_is_replaced_and_rendering_goes_on() -> None:
+    import asyncio
+
+    with Server(APP) as app:
+        results, renderer = asyncio.run(render_pages([app.url("/#/gears"), app.url("/#/install")],
+                                                     kill_after_first=True))
+    assert "Choosing a ratio" in results[0], results
+    assert "Checking the installation" in str(results[1]), results
+    assert renderer.browsers_started == 2

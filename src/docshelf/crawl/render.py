@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from docshelf.crawl.app_shell import looks_like_app_shell
 from docshelf.crawl.fetcher import Fetcher
 from docshelf.crawl.urls import is_web_url, normalize_url
 from docshelf.errors import CrawlError, FetchError
@@ -85,6 +86,7 @@ class Renderer:
         self._launch = asyncio.Lock()
         self._playwright: Any = None
         self._browser: Any = None
+        self._executable: Path | None = None
         self.rendered = 0
         self.browsers_started = 0
 
@@ -95,18 +97,24 @@ class Renderer:
             FetchError: no browser ("…needs Chromium…"), a timeout, or a crash, with the reason.
         """
         async with self._slots:
-            browser = await self._browser_or_fail(url)
-            try:
-                return await self._render_in(browser, url, html)
-            except CrawlError:
-                raise
-            except Exception as exc:  # Playwright's errors: a timeout, a crashed tab or browser
-                if not browser.is_connected():
-                    await self._replace(browser)
-                    raise FetchError(url, f"the browser crashed while rendering: {_first_line(exc)}") from exc
-                if type(exc).__name__ == "TimeoutError":
-                    raise FetchError(url, f"rendering timed out after {self._timeout:g}s") from exc
-                raise FetchError(url, f"rendering failed: {_first_line(exc)}") from exc
+            # A browser that died (rendering another page, or killed) is replaced and the page tried once more;
+            # a page that takes the new browser down too fails with that reason.
+            for attempt in (1, 2):
+                browser = await self._browser_or_fail(url)
+                try:
+                    return await self._render_in(browser, url, html)
+                except CrawlError:
+                    raise
+                except Exception as exc:  # Playwright's errors: a timeout, a crashed tab or browser
+                    if _browser_gone(browser, exc):
+                        await self._replace(browser)
+                        if attempt == 1:
+                            continue
+                        raise FetchError(url, f"the browser crashed while rendering: {_first_line(exc)}") from exc
+                    if type(exc).__name__ == "TimeoutError":
+                        raise FetchError(url, f"rendering timed out after {self._timeout:g}s") from exc
+                    raise FetchError(url, f"rendering failed: {_first_line(exc)}") from exc
+            raise AssertionError("unreachable")
 
     async def check(self) -> None:
         """Start the browser now, so that a missing one is known before the crawl starts.
@@ -126,9 +134,15 @@ class Renderer:
             self._playwright = None
 
     def browser_pid(self) -> int | None:
-        """Return the browser's process id (for measuring its memory), or None before it runs."""
-        process = getattr(getattr(self._browser, "_impl_obj", None), "_process", None) if self._browser else None
-        return getattr(process, "pid", None)
+        """Return the process id of the browser (not its renderers), or None when none runs (or not on Linux)."""
+        if self._executable is None:
+            return None
+        main = [pid for pid, args in browser_processes(self._executable) if not any(a.startswith("--type=") for a in args)]
+        return main[0] if main else None
+
+    def memory(self) -> int:
+        """Return the resident memory of the browser and all its processes, in bytes (0 when none runs)."""
+        return sum(_rss(pid) for pid, _ in browser_processes(self._executable)) if self._executable else 0
 
     async def _render_in(self, browser: Any, url: str, html: bytes) -> str:
         context = await browser.new_context(java_script_enabled=True, service_workers="block",
@@ -141,8 +155,14 @@ class Renderer:
             try:
                 # The network going quiet is when a script that loads content has had its answers.
                 await page.wait_for_load_state("networkidle", timeout=timeout_ms)
-            except Exception:  # a page that polls forever never goes idle; what it shows by now is used
-                pass
+            except Exception as exc:
+                # A page that polls forever never goes idle: what it shows by now is used, unless it is
+                # still the empty shell.
+                html = str(await page.content())
+                if looks_like_app_shell(html):
+                    raise FetchError(url, f"rendering timed out after {self._timeout:g}s") from exc
+                self.rendered += 1
+                return html
             self.rendered += 1
             return str(await page.content())
         finally:
@@ -189,7 +209,7 @@ class Renderer:
         async with self._launch:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
-            executable = chromium_path()
+            executable = self._executable = chromium_path()
             from playwright.async_api import async_playwright
 
             if self._playwright is None:
@@ -211,6 +231,52 @@ class Renderer:
             if self._browser is browser:
                 await _quietly(browser.close())
                 self._browser = None
+
+
+def browser_processes(executable: Path) -> list[tuple[int, list[str]]]:
+    """Return (pid, arguments) of this process's descendants that run `executable` (Linux; [] elsewhere)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])  # the name in parentheses may hold spaces
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], list(children.get(os.getpid(), []))
+    target = executable.resolve()
+    while queue:
+        pid = queue.pop()
+        queue.extend(children.get(pid, []))
+        try:
+            args = (proc / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            exe = Path(proc / str(pid) / "exe").resolve()
+            # Debian's /usr/bin/chromium is a shell script that execs /usr/lib/chromium/chromium.
+            if exe == target or exe.name == target.name or "chrom" in exe.name:
+                found.append((pid, args))
+        except OSError:
+            continue
+    return found
+
+
+def _browser_gone(browser: Any, exc: BaseException) -> bool:
+    """Return True when `exc` means the browser itself is gone (Playwright may not have noticed yet)."""
+    return not browser.is_connected() or "has been closed" in str(exc) or type(exc).__name__ == "TargetClosedError"
+
+
+def _rss(pid: int) -> int:
+    """Return a process's resident memory in bytes, 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 async def _quietly(awaitable: Awaitable[Any]) -> None:

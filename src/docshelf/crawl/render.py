@@ -153,8 +153,7 @@ class Renderer:
             timeout_ms = self._timeout * 1000
             await page.goto(url, wait_until="load", timeout=timeout_ms)
             try:
-                # The network going quiet is when a script that loads content has had its answers.
-                await page.wait_for_load_state("networkidle", timeout=timeout_ms)
+                await _settled(page, timeout_ms)
             except Exception as exc:
                 # A page that polls forever never goes idle: what it shows by now is used, unless it is
                 # still the empty shell.
@@ -263,19 +262,57 @@ def browser_processes(executable: Path) -> list[tuple[int, list[str]]]:
     return found
 
 
+# Main content has appeared: a main/article element with some words in it.
+_CONTENT_SHOWN = """() => {
+  const main = document.querySelector('main, article, [role=main]');
+  return !!main && main.innerText.trim().split(/\\s+/).length >= %d;
+}"""
+MAIN_WORDS = 20
+
+
+async def _settled(page: Any, timeout_ms: float) -> None:
+    """Wait until the main content has appeared or the network has gone quiet, whichever comes first.
+
+    Network idle (no request for 500 ms) is when a script that loads content has had its
+    answers; a `<main>` with text is often sooner, and is all docshelf reads.
+
+    Raises:
+        TimeoutError (Playwright's): neither happened within `timeout_ms`.
+    """
+    waits = [asyncio.ensure_future(page.wait_for_load_state("networkidle", timeout=timeout_ms)),
+             asyncio.ensure_future(page.wait_for_function(_CONTENT_SHOWN % MAIN_WORDS, timeout=timeout_ms,
+                                                          polling=100))]
+    try:
+        pending = set(waits)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if any(not task.exception() for task in done):
+                return
+        waits[0].result()  # both failed: raise the network wait's timeout
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
 def _browser_gone(browser: Any, exc: BaseException) -> bool:
     """Return True when `exc` means the browser itself is gone (Playwright may not have noticed yet)."""
     return not browser.is_connected() or "has been closed" in str(exc) or type(exc).__name__ == "TargetClosedError"
 
 
 def _rss(pid: int) -> int:
-    """Return a process's resident memory in bytes, 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    """Return a process's proportional resident memory (PSS) in bytes, 0 when it is gone.
+
+    PSS splits pages shared between Chromium's processes among them, so the sum over the
+    processes is the pool's real footprint (a sum of RSS would count shared libraries once per process).
+    """
+    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            continue
     return 0
 
 

@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
 ]
 SKIPPED_RESOURCES = frozenset({"image", "media", "font", "stylesheet", "manifest", "websocket", "eventsource"})
 INSTALL_HINT = ("install Chromium (Debian: apt-get install chromium) or set DOCSHELF_CHROMIUM to a Chromium binary, "
-                "and the playwright package (pip install playwright); docshelf downloads no browser")
+                "and the playwright package (pip install 'docshelf[render]'); docshelf downloads no browser")
 
 RobotsCheck = Callable[[str], Awaitable[str | None]]
 

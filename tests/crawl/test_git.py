@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from counting import CountingEmbedder
 
+from counting import CountingEmbedder
 from docshelf.cli import cli
 from docshelf.crawl import CrawlOptions
 from docshelf.crawl.git import file_url, is_git_source, repository

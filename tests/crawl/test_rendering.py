@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from counting import CountingEmbedder
-from servers import Server
 
+from counting import CountingEmbedder
 from docshelf.cli import cli
 from docshelf.crawl import CrawlOptions
 from docshelf.crawl.app_shell import looks_like_app_shell
@@ -19,6 +18,7 @@ from docshelf.crawl.render import chromium_path
 from docshelf.embed import get_embedder
 from docshelf.ingest import Ingestor
 from docshelf.store.sqlite import SQLiteStore
+from servers import Server
 
 APP = Path(__file__).parents[1] / "fixtures" / "js_app"
 needs_chromium = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
@@ -177,9 +177,8 @@ async def render_pages(urls: list[str], *, timeout: float = 10.0, kill_after_fir
 def test_a_page_that_never_renders_times_out_and_the_next_one_renders() -> None:
     import asyncio
 
-    from servers import Reply
-
     from docshelf.errors import FetchError
+    from servers import Reply
 
     with Server(APP) as app:
         app.route("/content/gears.json", Reply(body=b"{}", delay=4.0))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gzip
 
-from servers import Reply
-
 from docshelf.crawl.discover import parse_llms_txt, parse_sitemap
+from servers import Reply
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from servers import Server
-from test_chunk import fences_balanced  # the chunk contract's own oracle
 
 from docshelf.cli import cli
+from servers import Server
+from test_chunk import fences_balanced  # the chunk contract's own oracle
 
 FORMATS = Path(__file__).parents[1] / "fixtures" / "formats"
 DOCUMENTS = ["guide.rst", "broken.rst", "tour.ipynb", "broken.ipynb", "petstore.yaml", "swagger.json",
@@ -87,7 +87,7 @@ def test_search_finds_each_format_with_heading_path_and_anchor(
 
 def test_every_chunk_keeps_the_chunk_contract(shelf: tuple[str, dict]) -> None:
     db, _ = shelf
-    code, out = run("--db", db, "pages", "formats", "--json")
+    _, out = run("--db", db, "pages", "formats", "--json")
     pages = [p["url"] for p in json.loads(out)["pages"] if p["status"] == "ok"]
     assert len(pages) == 9
     for url in pages:
@@ -134,3 +134,19 @@ def test_a_site_serves_every_format(tmp_path: Path) -> None:
 def search_in(db: str, source: str, query: str) -> dict:
     _, out = run("--db", db, "search", query, "--source", source, "-k", "1", "--json")
     return json.loads(out)[0]
+
+
+def test_an_api_description_named_by_url_is_that_document_only(tmp_path: Path) -> None:
+    site = tmp_path / "www"
+    site.mkdir()
+    shutil.copy(FORMATS / "petstore.yaml", site / "petstore.yaml")
+    (site / "index.html").write_text("<main><h1>Not wanted</h1><p>The site around the API file.</p></main>")
+    with Server(site) as server:
+        code, out = run("--db", str(tmp_path / "s.db"), "add", server.url("/petstore.yaml"), "--source", "api",
+                        "--json")
+        requested = server.paths()
+    summary = json.loads(out)
+    assert code == 0 and summary["pages_ok"] == 3  # the overview and the pets and store tags
+    assert "/index.html" not in requested and "/" not in requested
+    hit = search_in(str(tmp_path / "s.db"), "api", "place an order for a pet")
+    assert hit["url"] == server.url("/petstore.yaml?tag=store#placeOrder")

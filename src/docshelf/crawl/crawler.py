@@ -26,7 +26,6 @@ from docshelf.crawl.scope import Scope
 from docshelf.crawl.urls import is_pdf, normalize_url
 from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
 
-
 SINGLE_DOCUMENT_KINDS = frozenset({"openapi", "pdf", "notebook", "rst"})
 """Kinds of start document that are the whole source: nothing is discovered from them."""
 

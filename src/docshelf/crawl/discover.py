@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lxml import etree  # type: ignore[import-untyped]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
-
 from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+import httpx
 
 from docshelf.crawl.app_shell import looks_like_app_shell
 from docshelf.crawl.base import CrawlOutcome, Fetched, RenderMode, Validators

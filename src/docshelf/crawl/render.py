@@ -12,6 +12,7 @@ A browser that crashes is replaced for the next page.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import Awaitable, Callable
@@ -189,9 +190,7 @@ class Renderer:
             headers = {k: v for k, v in reply.headers.items()
                        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
             await route.fulfill(status=reply.status, headers=headers, body=reply.body)
-        except CrawlError:
-            await _quietly(route.abort("failed"))
-        except Exception:  # the page was closed while its request was in flight
+        except Exception:  # noqa: BLE001 -- a refused fetch, or the page closed with its request in flight
             await _quietly(route.abort("failed"))
 
     async def _hop(self, url: str) -> str | None:
@@ -317,10 +316,8 @@ def _rss(pid: int) -> int:
 
 
 async def _quietly(awaitable: Awaitable[Any]) -> None:
-    try:
+    with contextlib.suppress(Exception):  # closing something already gone
         await awaitable
-    except Exception:  # closing something already gone
-        pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -81,7 +81,7 @@ def rst_to_html(text: str, url: str) -> str:
 def _register_unknown(text: str) -> None:
     """Register every role and directive `text` uses that docutils does not know, as a text-keeping stand-in."""
     for name in set(_ROLE_USE.findall(text)):
-        if roles._roles.get(name) is None and name not in roles._role_registry:  # noqa: SLF001 (no public lookup)
+        if roles._roles.get(name) is None and name not in roles._role_registry:
             roles.register_local_role(name, _text_role if name in TEXT_ROLES else _code_role)
     for name in set(_DIRECTIVE_USE.findall(text)):
         if name in ("code-block", "sourcecode"):
@@ -90,7 +90,7 @@ def _register_unknown(text: str) -> None:
             directives.register_directive(name, Highlight)
         elif name in SILENT_DIRECTIVES and name not in ("include", "meta"):
             directives.register_directive(name, Silent)
-        elif name not in directives._directives and name not in directives._directive_registry:  # noqa: SLF001
+        elif name not in directives._directives and name not in directives._directive_registry:
             directives.register_directive(name, KeepText)
 
 

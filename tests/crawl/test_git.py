@@ -130,6 +130,9 @@ def test_ref_and_path(repo: Repo, tmp_path: Path) -> None:
     assert all(p["url"].endswith("?ref=v1.0") for p in pages)
     show = CliRunner().invoke(cli, ["--db", db, "show", f"{repo.url}/docs/install.md?ref=v1.0", "--json"])
     assert "pip" in json.loads(show.stdout)["chunks"][0]["content"]  # the tagged commit, not the newer one
+    again = CliRunner().invoke(cli, ["--db", db, "add", repo.url, "--source", "w", "--json"])
+    summary = json.loads(again.stdout)  # a refresh remembers --ref and --path
+    assert (summary["pages_unchanged"], summary["pages_ok"], summary["pages_removed"]) == (5, 0, 0)
 
 
 def test_refresh_embeds_only_the_edited_and_added_files(repo: Repo, tmp_path: Path,

@@ -74,6 +74,17 @@ def test_app_shell_detection(body: str, shell: bool) -> None:
     assert looks_like_app_shell(f"<html><body>{body}</body></html>") is shell
 
 
+def test_a_scripted_page_whose_main_content_is_empty_needs_a_browser() -> None:
+    from docshelf.crawl.app_shell import needs_browser
+
+    # Enough words (navigation and footer) not to look like a shell, but an empty <main> the script fills.
+    chrome = "<nav>" + " ".join(f"<a href='/p{i}'>Topic number {i}</a>" for i in range(20)) + "</nav>"
+    empty = f"<html><body>{chrome}<main></main><script src='fill.js'></script></body></html>"
+    full = f"<html><body>{chrome}<main><h1>Guide</h1><p>Real text here.</p></main><script></script></body></html>"
+    assert not looks_like_app_shell(empty) and needs_browser(empty, "https://h/")
+    assert not needs_browser(full, "https://h/")
+
+
 @needs_chromium
 def test_a_client_side_app_gives_the_shelf_the_same_text_as_its_static_build(
     tmp_path: Path, embedder: CountingEmbedder

@@ -72,6 +72,11 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     name = source_name or default_source_name(url_or_path)
     with config_errors():
         enrich, context, model = remembered_enrichment(shelf, name, enrich, context, model)
+        existing = shelf.store.get_source(name)
+    # A repository's refresh reads the ref and folder it was added with: another ref would be another source.
+    if existing is not None and existing.root == url_or_path:
+        ref = ref or existing.options.get("ref")
+        repo_path = repo_path or existing.options.get("path")
     if context is not None and enrich != "llm":
         raise click.UsageError(f"--context {context} needs --enrich llm")
     options = CrawlOptions(include=include, exclude=exclude, max_pages=max_pages, max_depth=max_depth,

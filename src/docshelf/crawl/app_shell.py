@@ -14,6 +14,32 @@ MOUNT_WORDS = 20
 _NOT_TEXT = "script, style, noscript, template"
 
 
+SMALL_PAGE_WORDS = 300
+"""A scripted page with fewer words than this is also rendered when its main content comes out empty."""
+
+
+def needs_browser(html: str, url: str) -> bool:
+    """Return True when `render="auto"` should render the page: an app shell, or a small scripted page whose
+    main content comes out empty (the scripts fill it in)."""
+    if looks_like_app_shell(html):
+        return True
+    tree = LexborHTMLParser(html)
+    if not tree.css_first("script") or tree.body is None:
+        return False
+    for node in tree.body.css(_NOT_TEXT):
+        node.decompose()
+    if len(tree.body.text(deep=True, separator=" ").split()) >= SMALL_PAGE_WORDS:
+        return False
+    from docshelf.errors import ExtractError
+    from docshelf.extract import extract_html
+
+    try:
+        extract_html(html, url)
+    except ExtractError:
+        return True
+    return False
+
+
 def looks_like_app_shell(html: str) -> bool:
     """Return True when the page needs a browser: it has scripts, and little text or an empty mount point.
 

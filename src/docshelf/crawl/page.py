@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from docshelf.crawl.app_shell import looks_like_app_shell
+from docshelf.crawl.app_shell import needs_browser
 from docshelf.crawl.base import CrawlOutcome, Fetched, RenderMode, Validators
 from docshelf.crawl.content import content_kind, decode, media_type
 from docshelf.crawl.fetcher import Fetcher, HopCheck, Reply
@@ -86,7 +86,7 @@ class PageLoader:
         fetched = outcome.fetched
         if fetched is None or fetched.kind != "html" or self._renderer is None or self._render == "never":
             return outcome
-        if self._render == "auto" and not looks_like_app_shell(fetched.text):
+        if self._render == "auto" and not needs_browser(fetched.text, fetched.url):
             return outcome
         html = await self._renderer.render(reply.url, reply.body)
         found = html_links(html, reply.url)

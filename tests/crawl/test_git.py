@@ -158,6 +158,13 @@ def test_refresh_embeds_only_the_edited_and_added_files(repo: Repo, tmp_path: Pa
     assert (third.pages_ok, third.pages_unchanged, embedder.documents) == (0, 5, [])
 
 
+def test_ref_and_path_are_only_for_repositories(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\ntext\n")
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "s.db"), "add", str(tmp_path / "docs"), "--path", "x"])
+    assert result.exit_code == 2 and "--path is for Git repositories" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "reason"),
     [

@@ -65,6 +65,7 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     from docshelf.cli.enrich import build_enricher, echo_failures, report_line
     from docshelf.cli.progress import IngestProgress
     from docshelf.crawl.base import CrawlOptions
+    from docshelf.crawl.git import is_git_source
     from docshelf.ingest import Ingestor
 
     from docshelf.crawl import default_source_name
@@ -84,6 +85,10 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
                            render=render, render_concurrency=render_concurrency,  # type: ignore[arg-type]
                            ref=ref, path=repo_path, prefer_llms_full=prefer_llms_full,
                            prefer_markdown=prefer_markdown)
+    if (ref or repo_path) and not is_git_source(url_or_path, options):
+        flag = "--ref" if ref else "--path"
+        raise click.UsageError(f"{flag} is for Git repositories, and {url_or_path} is not one "
+                               "(a repository URL, git+ssh://…, file://…/repo.git, or a local clone with --ref)")
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)

@@ -38,7 +38,7 @@ def crawl(
     client: httpx.AsyncClient | None = None,
     since_commit: str | None = None,
 ) -> CrawlRun:
-    """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
+    """Return the crawl of a website, local folder or Git repository as an async iterator of `CrawlOutcome`.
 
     Outcomes stream as fetches complete, one per URL attempted: fetched, `not_modified`
     (HTTP 304), or an `error` (`FetchError` = failed, `SkippedPage` = skipped, each with a
@@ -68,7 +68,7 @@ def crawl(
 
     Args:
         root: an http(s) URL (`https://` is assumed when no scheme is given), a folder or
-            file path, or a `file://` URL.
+            file path, a `file://` URL, or a Git repository (see `crawl.git.is_git_source`).
         options: scope and politeness.
         validators: returns the stored (etag, last_modified) of a URL. Pages from a page
             list (and local files) are then requested conditionally and reported as
@@ -79,8 +79,13 @@ def crawl(
         since_commit: for a Git repository, the commit read last time: only the files changed
             since are read again (see `crawl.git`).
 
+    An OpenAPI / Swagger document is reported as its pages (`crawl.api_descriptions`); a start
+    URL that is one document (an API description, a PDF, a notebook) is the whole crawl. With
+    `options.render`, app shells are rendered in Chromium (`crawl.render`).
+
     Raises (from the first iteration step):
-        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist.
+        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist;
+            git cannot clone the repository; `render="always"` without a browser.
     """
     report = CrawlReport()
     if is_git_source(root, options):

@@ -125,3 +125,14 @@ def test_pdf_page_cap() -> None:
 
     _, markdown = pdf_to_markdown((FORMATS / "manual-outline.pdf").read_bytes(), URL, max_pages=1)
     assert "Troubleshooting" not in markdown and "docshelf read the first 1" in markdown
+
+
+def test_a_section_about_cookies_is_kept() -> None:
+    # Flask's security page: `<section id="set-cookie-options">` once read as a cookie prompt and dropped.
+    rst = "Security\n========\n\nIntro.\n\nSet-Cookie options\n------------------\n\nUse ``Secure`` cookies.\n"
+    md = extract_document(rst, "rst", URL + "security.rst").markdown
+    assert "## Set-Cookie options {#set-cookie-options}" in md and "`Secure` cookies" in md
+    html = ("<main><h1>Security</h1><p>Intro.</p><section id='set-cookie-options'><h2>Set-Cookie options</h2>"
+            "<p>Use Secure cookies.</p></section><div class='cookie-banner'>We use cookies</div></main>")
+    md = extract_document(html, "html", "https://h/security.html").markdown
+    assert "Use Secure cookies." in md and "We use cookies" not in md

@@ -21,6 +21,7 @@ from docutils.core import publish_doctree, publish_from_doctree
 from docutils.parsers.rst import Directive, directives, roles
 from docutils.statemachine import StringList
 from docutils.utils import unescape
+from docutils.writers import html5_polyglot
 
 from docshelf.errors import ExtractError
 
@@ -29,7 +30,6 @@ _ROLE_USE = re.compile(r"(?<![\w`]):((?:[\w.+-]+:)*[\w.+-]+):`")
 _DIRECTIVE_USE = re.compile(r"^[ \t]*\.\.[ \t]+([\w:.+-]+)::", re.MULTILINE)
 # `title <target>` inside a role, as :ref: and :doc: write a link with its own text.
 _EXPLICIT_TITLE = re.compile(r"^(.+?)\s*<[^<>]*>$", re.DOTALL)
-_LITERAL_SPAN = re.compile(r'<span class="docutils literal">(.*?)</span>', re.DOTALL)
 _PRE_LANG = re.compile(r'<pre([^>]*?) lang=("[^"]*")')
 
 # Roles whose text is prose (a cross-reference's title), not code.
@@ -69,13 +69,22 @@ def rst_to_html(text: str, url: str) -> str:
         doctree = publish_doctree(text, source_path=url, settings_overrides=SETTINGS)
         _drop_system_messages(doctree)
         _tag_code_languages(doctree, _default_language(text))
-        html = str(publish_from_doctree(doctree, writer="html5", settings_overrides=SETTINGS))
+        writer = html5_polyglot.Writer()
+        writer.translator_class = _Translator
+        html = str(publish_from_doctree(doctree, writer=writer, settings_overrides=SETTINGS))
     except Exception as exc:  # docutils raises many kinds on pathological input; the page fails, the crawl goes on
         raise ExtractError(url, f"unreadable reStructuredText: {exc}") from exc
-    # docutils' HTML5 writer puts inline literals in spans and a code language in `lang`;
-    # <code> and data-lang are what the HTML extractor reads as inline code and fence language.
-    html = _LITERAL_SPAN.sub(r"<code>\1</code>", html)
+    # docutils' HTML5 writer puts a code block's language in `lang`; data-lang is what the HTML extractor reads.
     return _PRE_LANG.sub(r'<pre\1 data-lang=\2', html)
+
+
+class _Translator(html5_polyglot.HTMLTranslator):
+    """docutils' HTML5 translator, with inline literals as `<code>` (it writes nested spans the extractor
+    would read as plain text)."""
+
+    def visit_literal(self, node: nodes.literal) -> None:
+        self.body.append(f"<code>{self.encode(node.astext())}</code>")
+        raise nodes.SkipNode
 
 
 def _register_unknown(text: str) -> None:

@@ -1,7 +1,7 @@
 """PDF → Markdown through pypdf: sections from the outline (bookmarks), else from font sizes; page anchors.
 
-A section heading carries the anchor of the page it starts on (`## Install {#page-3}`),
-so a citation opens the PDF at that page (`file.pdf#page-3`; viewers read `#page=3`,
+Every section heading carries the anchor of the page it starts on (`## Install {#page-3}`;
+two sections starting on one page share it), so a citation opens the PDF at that page (`file.pdf#page-3`; viewers read `#page=3`,
 and the anchor is what the shelf's pages and chunks use). A PDF with neither an outline
 nor larger fonts gets one `## Page N {#page-N}` heading per page.
 """
@@ -128,10 +128,8 @@ def _with_outline(pages: list[list[_Line]], outline: list[tuple[int, str, int]])
     for number, lines in enumerate(pages, start=1):
         texts = [line.text for line in lines]
         headings = starts.get(number - 1, [])
-        anchored = False
         for level, title in headings:
-            heading = "#" * min(level + 1, 6) + f" {title}" + ("" if anchored else f" {{#page-{number}}}")
-            anchored = True
+            heading = "#" * min(level + 1, 6) + f" {title} {{#page-{number}}}"
             match = next((i for i, text in enumerate(texts) if text.strip().lower() == title.lower()), None)
             if match is None:
                 texts.insert(0, heading)  # the title is only in the outline: the section starts at the page top
@@ -154,12 +152,10 @@ def _with_font_headings(pages: list[list[_Line]]) -> str:
     out: list[str] = []
     for number, lines in enumerate(pages, start=1):
         texts: list[str] = []
-        anchored = False
         for line in lines:
             if round(line.size, 1) in heading_sizes:
                 level = heading_sizes.index(round(line.size, 1)) + 1
-                texts.append("#" * level + f" {line.text}" + ("" if anchored else f" {{#page-{number}}}"))
-                anchored = True
+                texts.append("#" * level + f" {line.text} {{#page-{number}}}")
             else:
                 texts.append(line.text)
         if not heading_sizes:

@@ -113,7 +113,7 @@ def test_add_reads_the_docs_folder_and_the_readme(repo: Repo, tmp_path: Path) ->
         "README.md", "docs/config.md", "docs/guide.rst", "docs/install.md", "docs/old.md"]
     hits = json.loads(CliRunner().invoke(cli, ["--db", db, "search", "frobnicator widgetry.toml", "-k", "1",
                                                "--json"]).stdout)
-    assert hits[0]["url"] == f"{repo.url}/docs/config.md" and hits[0]["heading_path"] == ["Configuring"]
+    assert hits[0]["url"] == f"{repo.url}/docs/config.md#configuring" and hits[0]["heading_path"] == ["Configuring"]
     show = CliRunner().invoke(cli, ["--db", db, "show", hits[0]["url"], "--json"])
     assert show.exit_code == 0 and "widgetry.toml" in json.loads(show.stdout)["chunks"][0]["content"]
 

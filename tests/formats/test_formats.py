@@ -136,3 +136,13 @@ def test_a_section_about_cookies_is_kept() -> None:
             "<p>Use Secure cookies.</p></section><div class='cookie-banner'>We use cookies</div></main>")
     md = extract_document(html, "html", "https://h/security.html").markdown
     assert "Use Secure cookies." in md and "We use cookies" not in md
+
+
+def test_github_and_jupyter_heading_ids() -> None:
+    from docshelf.extract.heading_anchors import add_heading_anchors, github_slug, jupyter_slug
+
+    markdown = "# Install `widgetry` (v2.1)!\n\n```sh\n# a comment, not a heading\n```\n\n## Usage\n\n## Usage\n"
+    assert add_heading_anchors(markdown, github_slug).split("\n")[::2] == [
+        "# Install `widgetry` (v2.1)! {#install-widgetry-v21}", "```sh", "```", "## Usage {#usage}",
+        "## Usage {#usage-1}"]
+    assert add_heading_anchors("## Two words", jupyter_slug) == "## Two words {#Two-words}"

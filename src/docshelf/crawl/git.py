@@ -35,6 +35,7 @@ from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, Validat
 from docshelf.crawl.local import KINDS, SKIPPED_FOLDERS, document_outcome, is_document, is_local, local_path
 from docshelf.crawl.scope import matches_globs
 from docshelf.errors import ConfigError
+from docshelf.extract.heading_anchors import add_heading_anchors, github_slug
 
 # Web views of a file at a ref, per forge ({web} is https://host/org/repo).
 FORGES = {
@@ -157,7 +158,12 @@ async def crawl_repository(
 
 
 def _read(path: Path, url: str, etag: str, date: str | None, depth: int) -> CrawlOutcome:
-    return document_outcome(url, KINDS[path.suffix.lower()], path.read_bytes(), etag, date, depth)
+    """Return the outcome of one file of the checkout; Markdown headings get the ids forges give them."""
+    outcome = document_outcome(url, KINDS[path.suffix.lower()], path.read_bytes(), etag, date, depth)
+    if outcome.fetched is not None and outcome.fetched.kind == "markdown":
+        # GitHub, GitLab and Gitea name a heading's anchor alike, so `blob/…/x.md#anchor` lands on the section.
+        outcome.fetched.text = add_heading_anchors(outcome.fetched.text, github_slug)
+    return outcome
 
 
 def _cache_name(repo: Repository) -> str:

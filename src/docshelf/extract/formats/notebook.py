@@ -7,12 +7,12 @@ outweigh the prose around it.
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import nbformat
 
 from docshelf.errors import ExtractError
+from docshelf.extract.heading_anchors import add_heading_anchors, jupyter_slug
 
 MAX_OUTPUT_LINES = 20
 MAX_OUTPUT_CHARS = 2000
@@ -37,7 +37,7 @@ def notebook_to_markdown(text: str, url: str) -> str:
         source = _text(cell.get("source", "")).strip("\n")
         kind = cell.get("cell_type")
         if kind == "markdown" and source.strip():
-            parts.append(_anchor_headings(source))
+            parts.append(add_heading_anchors(source, jupyter_slug))
         elif kind == "code" and source.strip():
             parts.append(_fence(source, language))
             output = _text_output(cell.get("outputs", []))
@@ -46,26 +46,6 @@ def notebook_to_markdown(text: str, url: str) -> str:
         elif kind == "raw" and source.strip():
             parts.append(_fence(source, ""))
     return "\n\n".join(parts) + "\n" if parts else ""
-
-
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
-_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
-
-
-def _anchor_headings(markdown: str) -> str:
-    """Give each heading of a Markdown cell the anchor Jupyter gives it (`## Two words` → `#Two-words`)."""
-    lines = markdown.split("\n")
-    fence = ""
-    for index, line in enumerate(lines):
-        opening = _FENCE.match(line)
-        if opening and (not fence or opening.group(1).startswith(fence)):
-            fence = "" if fence else opening.group(1)
-            continue
-        match = None if fence else _HEADING.match(line)
-        if match and "{#" not in line:
-            anchor = re.sub(r"[{}\s]+", "-", match.group(2).strip())
-            lines[index] = f"{match.group(1)} {match.group(2)} {{#{anchor}}}"
-    return "\n".join(lines)
 
 
 def _language(notebook: dict) -> str:

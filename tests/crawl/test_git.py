@@ -15,7 +15,10 @@ from docshelf.crawl import CrawlOptions
 from docshelf.crawl.git import file_url, is_git_source, repository
 from docshelf.embed import get_embedder
 from docshelf.ingest import Ingestor
-from docshelf.store.sqlite import SQLiteStore
+from store import shelves
+from store.shelves import open_shelf
+
+pg_dsn = shelves.pg_dsn  # fixture shared with tests/store
 
 FORMATS = Path(__file__).parents[1] / "fixtures" / "formats"
 
@@ -70,6 +73,11 @@ def repo(tmp_path: Path) -> Repo:
     repo.write("mkdocs.yml", "site_name: Widgetry\n")
     repo.commit("first", tag="v1.0")
     return repo
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shelf_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(tmp_path / "shelf.db") if request.param == "sqlite" else request.getfixturevalue("pg_dsn")
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +143,9 @@ def test_ref_and_path(repo: Repo, tmp_path: Path) -> None:
     assert (summary["pages_unchanged"], summary["pages_ok"], summary["pages_removed"]) == (5, 0, 0)
 
 
-def test_refresh_embeds_only_the_edited_and_added_files(repo: Repo, tmp_path: Path,
+def test_refresh_embeds_only_the_edited_and_added_files(repo: Repo, shelf_location: str,
                                                         embedder: CountingEmbedder) -> None:
-    store = SQLiteStore(tmp_path / "shelf.db")
+    store = open_shelf(shelf_location)
     ingestor = Ingestor(store, lambda: embedder)
     first = ingestor.add(repo.url, source="w")
     assert first.pages_ok == 5

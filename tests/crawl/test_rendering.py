@@ -209,3 +209,19 @@ def test_a_crashed_browser_is_replaced_and_rendering_goes_on() -> None:
     assert "Choosing a ratio" in results[0], results
     assert "Checking the installation" in str(results[1]), results
     assert renderer.browsers_started == 2
+
+
+@needs_chromium
+def test_the_browser_obeys_robots_txt_like_the_crawler(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    from servers import Reply
+
+    store = SQLiteStore(tmp_path / "shelf.db")
+    with Server(APP) as app:
+        app.route("/robots.txt", Reply(body="User-agent: *\nDisallow: /content/\n",
+                                       headers={"Content-Type": "text/plain"}))
+        summary = Ingestor(store, lambda: embedder).add(
+            app.url("/"), source="app", options=CrawlOptions(render="auto", render_timeout=3.0))
+        requested = app.paths()
+    # The content request was refused, so the page stays a shell with no main content.
+    assert summary.pages_ok == 0 and summary.failures[0]["reason"] == "no main content"
+    assert "/app.js" in requested and not any(path.startswith("/content/") for path in requested)

@@ -308,7 +308,7 @@ class Ingestor:
             return info.etag, info.last_modified
 
         seen: set[str] = set()
-        crawler = crawl(root, options, validators=validators, since_commit=since_commit)
+        crawler = crawl(root, options, validators=validators, since_commit=since_commit, stored_urls=known.keys())
         async for outcome in crawler:
             seen.add(outcome.url)
             status = self._store_outcome(outcome, name, known, summary, duplicates)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from counting import CountingEmbedder
 from docshelf.cli import cli
 from docshelf.crawl import CrawlOptions
-from docshelf.crawl.git import file_url, is_git_source, repository
+from docshelf.crawl.git import file_url, is_git_source, page_url, repository, stored_paths
 from docshelf.embed import get_embedder
 from docshelf.ingest import Ingestor
 from store import shelves
@@ -108,6 +108,24 @@ def test_citation_urls_name_the_forge_view_of_the_file() -> None:
     assert file_url(repository("git@github.com:org/repo.git"), "main", "a.md") == \
         "https://github.com/org/repo/blob/main/a.md"
     assert file_url(repository("file:///srv/repo.git"), None, "docs/x.md") == "file:///srv/repo.git/docs/x.md"
+    assert file_url(github, "v2.1", "docs/x.md", "abc123") == "https://github.com/org/repo/blob/abc123/docs/x.md"
+
+
+def test_a_forge_page_is_named_at_its_commit_and_keeps_that_url_while_unchanged() -> None:
+    repo = repository("https://github.com/org/repo")
+    stored = {"https://github.com/org/repo/blob/old1/docs/a.md": ('"blob-a"', None),
+              "https://github.com/org/repo/blob/old1/docs/b.md": ('"blob-b"', None),
+              "https://github.com/other/repo/blob/old1/docs/c.md": ('"blob-c"', None)}
+    paths = stored_paths(repo, stored)
+    assert paths == {"docs/a.md": "https://github.com/org/repo/blob/old1/docs/a.md",
+                     "docs/b.md": "https://github.com/org/repo/blob/old1/docs/b.md"}
+
+    def plan(path: str, blob: str) -> tuple[str, bool]:
+        return page_url(repo, "main", "new2", path, blob, paths, stored.get)
+
+    assert plan("docs/a.md", "blob-a") == ("https://github.com/org/repo/blob/old1/docs/a.md", True)  # unchanged
+    assert plan("docs/b.md", "blob-b2") == ("https://github.com/org/repo/blob/new2/docs/b.md", False)  # edited
+    assert plan("docs/d.md", "blob-d") == ("https://github.com/org/repo/blob/new2/docs/d.md", False)  # added
 
 
 def test_add_reads_the_docs_folder_and_the_readme(repo: Repo, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from types import TracebackType
@@ -37,6 +37,7 @@ def crawl(
     validators: Validators | None = None,
     client: httpx.AsyncClient | None = None,
     since_commit: str | None = None,
+    stored_urls: Iterable[str] = (),
 ) -> CrawlRun:
     """Return the crawl of a website, local folder or Git repository as an async iterator of `CrawlOutcome`.
 
@@ -78,6 +79,8 @@ def crawl(
             and closed. Redirects are always followed by the crawler, to check each hop.
         since_commit: for a Git repository, the commit read last time: only the files changed
             since are read again (see `crawl.git`).
+        stored_urls: for a Git repository, the URLs of the pages the source holds: an unchanged
+            file keeps the URL (the commit) it was stored under.
 
     An OpenAPI / Swagger document is reported as its pages (`crawl.api_descriptions`); a start
     URL that is one document (an API description, a PDF, a notebook) is the whole crawl. With
@@ -89,7 +92,7 @@ def crawl(
     """
     report = CrawlReport()
     if is_git_source(root, options):
-        outcomes = crawl_repository(root, options, report, validators, since_commit)
+        outcomes = crawl_repository(root, options, report, validators, since_commit, stored_urls)
     elif is_local(root):
         outcomes = crawl_folder(root, options, report, validators)
     else:

@@ -12,10 +12,11 @@ nothing behind. A refresh fetches the ref again and re-reads only the files
 are reported unchanged (their ETag is the blob id, so a page stored from another
 commit is still recognised).
 
-Pages are named by the forge's web view of the file (`https://github.com/org/repo/blob/<ref>/docs/x.md`)
-when the host is a known forge, else by the repository URL and the file's path. The
-ref (not the commit) is in the URL so that a page keeps its URL, chunks and vectors
-across refreshes; the commit read is recorded on the source.
+Pages are named by the forge's web view of the file at the commit it was read at
+(`https://github.com/org/repo/blob/<sha>/docs/x.md`, a permalink) when the host is a
+known forge, else by the repository URL and the file's path. A file a refresh finds
+unchanged keeps its page and URL (that commit shows the same file), so its chunks and
+vectors stay untouched; a changed file's page moves to the new commit's URL.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -106,13 +107,44 @@ def repository(root: str) -> Repository:
     return Repository(clone_url=clone, web=web, label=root)
 
 
-def file_url(repo: Repository, ref: str | None, path: str) -> str:
-    """Return the URL a file of the repository is stored and cited under."""
+def file_url(repo: Repository, ref: str | None, path: str, commit: str | None = None) -> str:
+    """Return the URL a file of the repository is stored and cited under.
+
+    On a known forge, the web view of the file at `commit` (a permalink), else at `ref`;
+    elsewhere the repository URL and the path (with `?ref=` when a ref was asked for).
+    """
     if repo.web is not None:
         host = urlsplit(repo.web).hostname or ""
-        return FORGES[host].format(web=repo.web, ref=ref or "HEAD", path=path)
+        return FORGES[host].format(web=repo.web, ref=commit or ref or "HEAD", path=path)
     base = repo.clone_url if "://" in repo.clone_url else f"ssh://{repo.clone_url.replace(':', '/', 1)}"
     return f"{base.rstrip('/')}/{path}" if ref is None else f"{base.rstrip('/')}/{path}?ref={ref}"
+
+
+def stored_paths(repo: Repository, urls: Iterable[str]) -> dict[str, str]:
+    """Return the repository path of each stored page URL of this repository's forge (path → URL)."""
+    if repo.web is None:
+        return {}
+    template = FORGES[urlsplit(repo.web).hostname or ""]
+    pattern = re.compile(re.escape(template).replace(re.escape("{web}"), re.escape(repo.web))
+                         .replace(re.escape("{ref}"), "[^/]+").replace(re.escape("{path}"), "(.+)") + "$")
+    return {match.group(1): url for url in urls if (match := pattern.match(url))}
+
+
+def page_url(repo: Repository, ref: str | None, commit: str, path: str, blob: str,
+             stored: dict[str, str], validators: Validators | None) -> tuple[str, bool]:
+    """Return the URL of a file's page and whether its stored page is still current.
+
+    A file whose stored page holds the same blob keeps that page's URL (the permalink of the
+    commit it was read at, which shows the same file); a new or changed file is named at `commit`.
+    """
+    old = stored.get(path)
+    if old is None and repo.web is None:
+        old = file_url(repo, ref, path)
+    if old is not None:
+        kept = validators(old) if validators else None
+        if kept and kept[0] == f'"{blob}"':
+            return old, True
+    return file_url(repo, ref, path, commit), False
 
 
 async def crawl_repository(
@@ -121,6 +153,7 @@ async def crawl_repository(
     report: CrawlReport,
     validators: Validators | None = None,
     since_commit: str | None = None,
+    stored_urls: Iterable[str] = (),
     cache: Path | None = None,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield one outcome per documentation file of the repository at `root`, sorted by path.
@@ -138,22 +171,21 @@ async def crawl_repository(
     files = await asyncio.to_thread(_blobs, checkout)
     docs_root = _docs_root(checkout, set(files), options.path)
     date = (await asyncio.to_thread(_git, checkout, "log", "-1", "--format=%cD")).strip() or None
+    stored = stored_paths(repo, stored_urls)
     taken = 0
     for path in sorted(files):
         if not _in_docs(path, docs_root) or not is_document(checkout / path, options.include_pdf or False):
             continue
-        url = file_url(repo, options.ref, path)
+        url, current = page_url(repo, options.ref, commit, path, files[path], stored, validators)
         if not matches_globs((path, url), options.include, options.exclude):
             continue
         if options.max_pages is not None and taken >= options.max_pages:
             return
         taken += 1
-        etag = f'"{files[path]}"'
-        stored = validators(url) if validators else None
-        if stored and stored[0] == etag and (changed is None or path not in changed):
+        if current and (changed is None or path not in changed):
             yield CrawlOutcome(url, not_modified=True)
             continue
-        yield await asyncio.to_thread(_read, checkout / path, url, etag, date, path.count("/"))
+        yield await asyncio.to_thread(_read, checkout / path, url, f'"{files[path]}"', date, path.count("/"))
     report.complete = True
 
 

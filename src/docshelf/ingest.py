@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from docshelf.chunk import chunk_markdown
 from docshelf.crawl import crawl, default_source_name
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, Fetched
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, Fetched
 from docshelf.dedup import NearDuplicates
 from docshelf.embed.base import Embedder
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
@@ -98,6 +98,8 @@ class IngestSummary:
     failures: list[dict[str, str]] = field(default_factory=list)
     enrichment: dict[str, Any] | None = None
     """The model enricher's report (`EnrichReport.to_json()`), when titles were written by a model."""
+    commit: str | None = None
+    """For a Git repository: the commit the source now holds."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,7 +132,7 @@ def build_chunks(fetched: Fetched, source: str, settings: IndexSettings = IndexS
     Raises:
         ExtractError: the document has no content worth storing.
     """
-    extracted = extract_document(fetched.text, fetched.kind, fetched.url)
+    extracted = extract_document(fetched.text, fetched.kind, fetched.url, fetched.data)
     sections = chunk_markdown(extracted.markdown, max_tokens=settings.chunk_tokens, pack=settings.pack_sections)
     if not sections:
         raise ExtractError(fetched.url, "empty page")
@@ -270,8 +272,10 @@ class Ingestor:
         duplicates = NearDuplicates() if self.settings.dedup else None
         known = self.store.page_states(name)
         stages = _Stages(self.enricher is not None)
+        since = (existing.options.get(GIT_OPTION) or {}).get("commit") if existing else None
         async with stages.running(self._enrich_pending(name, stages), self._embed_pending(name, summary, stages)):
-            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks, duplicates)
+            seen, report = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks,
+                                                        duplicates, since)
             if seen is not None:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
@@ -279,6 +283,12 @@ class Ingestor:
             attach_inbound_text(self.store, name)
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
+        if report.commit is not None:
+            # Recorded only after a complete crawl: the next refresh diffs from the commit whose files are all stored.
+            previous = (existing.options.get(GIT_OPTION) if existing else None) or {}
+            commit = report.commit if seen is not None else previous.get("commit")
+            stored_options[GIT_OPTION] = {"ref": report.ref, "commit": commit}
+            summary.commit = commit
         summary.shared_vectors = duplicates.shared if duplicates is not None else 0
         self.store.upsert_source(
             Source(name=name, root=root, options=stored_options,
@@ -289,9 +299,9 @@ class Ingestor:
 
     async def _crawl_into_shelf(
         self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event,
-        duplicates: NearDuplicates | None,
-    ) -> set[str] | None:
-        """Store every crawled page; return the URLs seen when the crawl was complete, else None."""
+        duplicates: NearDuplicates | None, since_commit: str | None = None,
+    ) -> tuple[set[str] | None, CrawlReport]:
+        """Store every crawled page; return the URLs seen when the crawl was complete (else None), and its report."""
 
         def validators(url: str) -> tuple[str | None, str | None] | None:
             info = known.get(url)
@@ -300,7 +310,7 @@ class Ingestor:
             return info.etag, info.last_modified
 
         seen: set[str] = set()
-        crawler = crawl(root, options, validators=validators)
+        crawler = crawl(root, options, validators=validators, since_commit=since_commit, stored_urls=known.keys())
         async for outcome in crawler:
             seen.add(outcome.url)
             status = self._store_outcome(outcome, name, known, summary, duplicates)
@@ -308,7 +318,7 @@ class Ingestor:
             if status == "ok":
                 wake.set()
             await asyncio.sleep(0)  # let the embedder pick up work between pages
-        return seen if getattr(crawler, "complete", False) else None
+        return (seen if crawler.complete else None), crawler.report
 
     def _store_outcome(
         self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary, duplicates: NearDuplicates | None
@@ -480,11 +490,15 @@ ENRICH_OPTION = "enrich"
 """Key of a source's options holding how its chunks are enriched ({"model", "context"}), set by `docshelf add`."""
 
 
+GIT_OPTION = "git"
+"""Key of a source's options holding the Git ref and commit it was read at ({"ref", "commit"})."""
+
+
 def _kept_options(existing: Source | None) -> dict[str, Any]:
     """Return the options of a source that are not crawl options and outlive a refresh."""
-    if existing is None or ENRICH_OPTION not in existing.options:
+    if existing is None:
         return {}
-    return {ENRICH_OPTION: existing.options[ENRICH_OPTION]}
+    return {key: existing.options[key] for key in (ENRICH_OPTION, GIT_OPTION) if key in existing.options}
 
 
 def _options_json(options: CrawlOptions) -> dict[str, Any]:

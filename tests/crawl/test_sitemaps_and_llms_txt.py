@@ -1,10 +1,11 @@
-"""Sitemap and llms.txt parsing."""
+"""Sitemap, llms.txt and llms-full.txt parsing; Markdown alternates."""
 
 from __future__ import annotations
 
 import gzip
 
 from docshelf.crawl.discover import parse_llms_txt, parse_sitemap
+from servers import Reply
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 
@@ -71,3 +72,53 @@ def test_llms_txt():
         "https://h/docs/guide.md",
         "https://h/docs/api.md",
     ]
+
+
+LLMS_FULL = """# Installing
+Source: {base}/docs/install
+
+Install widgetry with pip.
+
+```bash
+# not a title: a shell comment
+pip install widgetry
+```
+
+# Configuring
+Source: {base}/docs/config
+
+The frobnicator reads widgetry.toml.
+
+# Changelog
+
+No source line: this stays on the llms-full.txt page.
+"""
+
+
+def test_prefer_llms_full_reads_pages_from_it(server, fast, crawl_all):
+    from dataclasses import replace
+
+    server.route("/docs/", Reply.html("<main><h1>Docs</h1><p>Start.</p><a href='other'>x</a></main>"))
+    server.route("/docs/llms-full.txt", Reply(body=LLMS_FULL.format(base=server.base),
+                                              headers={"Content-Type": "text/plain"}))
+    outcomes, run = crawl_all(server.url("/docs/"), replace(fast, prefer_llms_full=True))
+    assert run.discovered_by == "llms-full.txt" and run.complete
+    pages = {o.url: o.fetched.text for o in outcomes if o.fetched}
+    assert list(pages) == [server.url("/docs/"), server.url("/docs/install"), server.url("/docs/config"),
+                           server.url("/docs/llms-full.txt")]
+    assert "# not a title: a shell comment" in pages[server.url("/docs/install")]
+    assert "Source:" not in pages[server.url("/docs/config")]
+    assert "/docs/other" not in server.paths()  # no page fetched besides the start and the file
+
+
+def test_markdown_alternates_are_read_when_preferred(server, fast, crawl_all):
+    from dataclasses import replace
+
+    server.route("/docs/", Reply.html('<html><head><link rel="alternate" type="text/markdown" href="index.md">'
+                                      "</head><body><main><h1>Docs</h1><p>HTML text.</p></main></body></html>"))
+    server.route("/docs/index.md", Reply(body="# Docs\n\nMarkdown text.\n", headers={"Content-Type": "text/markdown"}))
+    [plain], _ = crawl_all(server.url("/docs/"), fast)
+    [twin], _ = crawl_all(server.url("/docs/"), replace(fast, prefer_markdown=True))
+    assert plain.fetched.kind == "html"
+    assert (twin.url, twin.fetched.kind, twin.fetched.text) == (server.url("/docs/"), "markdown",
+                                                                 "# Docs\n\nMarkdown text.\n")

@@ -450,10 +450,35 @@ def test_a_folder_is_crawled_from_its_path(make_client: Client, tmp_path: Path) 
     assert hits[0]["url"].startswith("file://") and "twelve minutes" in hits[0]["content"]
 
 
+def test_a_git_repository_is_crawled_at_a_ref(make_client: Client, tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.invalid", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "work" / "guide").mkdir(parents=True)
+    (tmp_path / "work" / "guide" / "tides.md").write_text("# Tides\n\nThe ebb tide runs for six hours.\n")
+    git("init", "-q", "--bare", "tides.git")
+    git("init", "-q", "work")
+    git("-C", "work", "add", "-A")
+    git("-C", "work", "commit", "-q", "-m", "docs")
+    git("-C", "work", "tag", "v1")
+    git("-C", "work", "push", "-q", str(tmp_path / "tides.git"), "HEAD:refs/heads/main", "--tags")
+    client = make_client()
+    job = client.post("/api/sources", json={"path": str(tmp_path / "tides.git"), "ref": "v1",
+                                            "docs_path": "guide", "render": "never"}).json()
+    done = wait_done(client, job["id"])
+    assert done["status"] == "done" and done["pages_by_status"] == {"ok": 1}
+    hits = client.get("/api/search", params={"q": "ebb tide", "source": job["source"]}).json()["hits"]
+    assert hits[0]["url"] == f"{(tmp_path / 'tides.git').as_uri()}/guide/tides.md?ref=v1#tides"
+
+
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
         ({}, "give either url"),
+        ({"url": "http://127.0.0.1:1/", "render": "sometimes"}, "body field render"),
         ({"url": "http://127.0.0.1:1/", "path": "/tmp"}, "give either url"),
         ({"url": "ftp://example.org/docs"}, "is not an http(s) URL"),
         ({"path": "/no/such/folder"}, "does not exist on the server"),

@@ -129,7 +129,8 @@ def show(shelf: ShelfContext, url: str, chunk_number: int | None, max_tokens: in
         _show_budgeted(shelf, url, max_tokens, cursor, around, as_json)
         return
     with config_errors():
-        page_url = url.split("#", 1)[0]
+        # A hash-routed app's pages keep their route (`…/#/install`); a citation adds `#anchor` after it.
+        page_url = url if shelf.store.get_page(url) is not None else url.rsplit("#", 1)[0]
         info = shelf.store.get_page(page_url)
         if info is None:
             raise click.UsageError(f"no page {page_url} in the shelf; list pages with: docshelf pages SOURCE")

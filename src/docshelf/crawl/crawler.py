@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
 
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
-from docshelf.crawl.discover import Discovery
+from docshelf.crawl.api_descriptions import split_api_descriptions
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Fetched, Validators
+from docshelf.crawl.discover import Discovery, split_llms_full
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier
+from docshelf.crawl.git import crawl_repository, is_git_source
 from docshelf.crawl.local import crawl_folder, is_local
 from docshelf.crawl.page import PageLoader
+from docshelf.crawl.render import BrowserUnavailable, Renderer
 from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
-from docshelf.crawl.urls import normalize_url
+from docshelf.crawl.urls import is_pdf, normalize_url
 from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
+
+SINGLE_DOCUMENT_KINDS = frozenset({"openapi", "pdf", "notebook", "rst"})
+"""Kinds of start document that are the whole source: nothing is discovered from them."""
 
 
 def crawl(
@@ -29,8 +36,10 @@ def crawl(
     *,
     validators: Validators | None = None,
     client: httpx.AsyncClient | None = None,
+    since_commit: str | None = None,
+    stored_urls: Iterable[str] = (),
 ) -> CrawlRun:
-    """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
+    """Return the crawl of a website, local folder or Git repository as an async iterator of `CrawlOutcome`.
 
     Outcomes stream as fetches complete, one per URL attempted: fetched, `not_modified`
     (HTTP 304), or an `error` (`FetchError` = failed, `SkippedPage` = skipped, each with a
@@ -60,7 +69,7 @@ def crawl(
 
     Args:
         root: an http(s) URL (`https://` is assumed when no scheme is given), a folder or
-            file path, or a `file://` URL.
+            file path, a `file://` URL, or a Git repository (see `crawl.git.is_git_source`).
         options: scope and politeness.
         validators: returns the stored (etag, last_modified) of a URL. Pages from a page
             list (and local files) are then requested conditionally and reported as
@@ -68,14 +77,30 @@ def crawl(
             page, so it (like the start page) is always fetched in full.
         client: the `httpx.AsyncClient` to use (not closed here); by default one is created
             and closed. Redirects are always followed by the crawler, to check each hop.
+        since_commit: for a Git repository, the commit read last time: only the files changed
+            since are read again (see `crawl.git`).
+        stored_urls: for a Git repository, the URLs of the pages the source holds: an unchanged
+            file keeps the URL (the commit) it was stored under.
+
+    An OpenAPI / Swagger document is reported as its pages (`crawl.api_descriptions`); a start
+    URL that is one document (an API description, a PDF, a notebook) is the whole crawl. With
+    `options.render`, app shells are rendered in Chromium (`crawl.render`).
 
     Raises (from the first iteration step):
-        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist.
+        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist;
+            git cannot clone the repository; `render="always"` without a browser.
     """
     report = CrawlReport()
-    if is_local(root):
-        return CrawlRun(crawl_folder(root, options, report, validators), report)
-    return CrawlRun(_crawl_site(start_url(root), options, report, validators, client), report)
+    if is_git_source(root, options):
+        outcomes = crawl_repository(root, options, report, validators, since_commit, stored_urls)
+    elif is_local(root):
+        outcomes = crawl_folder(root, options, report, validators)
+    else:
+        start = start_url(root)
+        if is_pdf(start):  # a PDF the user names is always read; --include-pdf is about the PDFs a site links to
+            options = replace(options, include_pdf=True)
+        outcomes = _crawl_site(start, options, report, validators, client)
+    return CrawlRun(split_api_descriptions(outcomes), report)
 
 
 class CrawlRun:
@@ -85,7 +110,8 @@ class CrawlRun:
     when you leave the loop early.
     """
 
-    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None], report: CrawlReport) -> None:
+    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None] | AsyncIterator[CrawlOutcome],
+                 report: CrawlReport) -> None:
         self._outcomes = outcomes
         self.report = report
 
@@ -107,7 +133,7 @@ class CrawlRun:
 
     async def aclose(self) -> None:
         """Stop the crawl, cancelling the fetches in flight."""
-        await self._outcomes.aclose()
+        await self._outcomes.aclose()  # type: ignore[union-attr]
 
     async def __aenter__(self) -> Self:
         return self
@@ -146,10 +172,14 @@ async def _crawl_site(
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
     async with _http_client(client, options) as http:
         site = SiteCrawl(http, start, options, report)
-        # aclosing: leaving early must cancel the fetches in flight before the client closes.
-        async with aclosing(site.run(validators)) as outcomes:
-            async for outcome in outcomes:
-                yield outcome
+        try:
+            await site.check_renderer()
+            # aclosing: leaving early must cancel the fetches in flight before the client closes.
+            async with aclosing(site.run(validators)) as outcomes:
+                async for outcome in outcomes:
+                    yield outcome
+        finally:
+            await site.close()
 
 
 @asynccontextmanager
@@ -180,9 +210,34 @@ class SiteCrawl:
         self._report = report
         self._fetcher = Fetcher(client, options)
         self._robots = RobotsCache(self._fetcher, options.robots_agent, enabled=options.respect_robots)
-        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options))
+        self.renderer = (
+            Renderer(self._fetcher, self._robots.reason_to_skip, concurrency=options.render_concurrency,
+                     timeout=options.render_timeout)
+            if options.render != "never" else None
+        )
+        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options),
+                                  self.renderer, options.render)
+        self._loader.prefer_markdown = options.prefer_markdown
         self._frontier = Frontier()
         self._started = 0
+
+    async def check_renderer(self) -> None:
+        """With `render="always"`, start the browser now: a crawl that cannot render must not start.
+
+        Raises:
+            ConfigError: no browser, with what to install.
+        """
+        if self.renderer is None or self._options.render != "always":
+            return
+        try:
+            await self.renderer.check()
+        except BrowserUnavailable as exc:
+            raise ConfigError(f"--render always: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the browser, when one was started."""
+        if self.renderer is not None:
+            await self.renderer.close()
 
     async def run(self, validators: Validators | None = None) -> AsyncGenerator[CrawlOutcome, None]:
         """Yield the start page's outcome, then those of every page discovered from it."""
@@ -190,6 +245,19 @@ class SiteCrawl:
         self._frontier.claim(first.url)
         if self._loader.scope.matches_globs(first.url):
             yield first
+        if first.fetched is not None and first.fetched.kind in SINGLE_DOCUMENT_KINDS:
+            # `docshelf add https://…/openapi.yaml` (or a PDF, a notebook) means that document, not its site.
+            self._report.complete = True
+            return
+        if self._options.prefer_llms_full:
+            full = await self._llms_full()
+            if full:
+                self._report.discovered_by = "llms-full.txt"
+                for outcome in full:
+                    if self._frontier.claim(outcome.url):
+                        yield outcome
+                self._report.complete = True
+                return
         method, pages = await self._discover(first)
         self._report.discovered_by = method
         if method != "links":
@@ -230,9 +298,23 @@ class SiteCrawl:
         self._frontier.claim(reply.url)
         self._loader.scope = Scope.for_start(reply.url, self._options)
         try:
-            return self._loader.outcome(reply, depth=0)
+            return await self._loader.finish(self._loader.outcome(reply, depth=0), reply)
         except CrawlError as exc:
             return CrawlOutcome(start, error=exc)
+
+    async def _llms_full(self) -> list[CrawlOutcome]:
+        """Return the pages of the site's `llms-full.txt` (see `discover.split_llms_full`), or [] when it has none."""
+        scope = self._loader.scope
+        policy = await self._robots.policy(scope.start)
+        found = await Discovery(self._fetcher, scope, policy, self._options.max_bytes).llms_full()
+        if found is None:
+            return []
+        url, text = found
+        pages = split_llms_full(text, url, scope.accepts)
+        if self._options.max_pages is not None:
+            pages = pages[: max(self._options.max_pages - self._started, 0)]
+        return [CrawlOutcome(page_url, fetched=Fetched(page_url, "markdown", markdown, depth=1))
+                for page_url, markdown in pages]
 
     async def _discover(self, first: CrawlOutcome) -> tuple[DiscoveryMethod, list[str]]:
         """Return how the pages were found and the pages to fetch after the start page."""

@@ -63,6 +63,11 @@ class Fetcher:
         self._options = options
         self.gates = gates or HostGates(options.per_host)
 
+    @property
+    def user_agent(self) -> str:
+        """Return the User-Agent every request of the crawl sends."""
+        return self._options.user_agent
+
     async def get(
         self,
         url: str,

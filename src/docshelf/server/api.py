@@ -282,14 +282,20 @@ class AddSourceRequest(BaseModel):
     max_pages: int | None = Field(None, ge=1)
     max_depth: int | None = Field(None, ge=0)
     concurrency: int = Field(8, ge=1, le=64, description="Requests in flight.")
+    render: Literal["auto", "always", "never"] = Field(
+        "auto", description="Render pages in Chromium: auto renders only app shells (pages built by scripts).")
+    include_pdf: bool = Field(False, description="Also read the PDFs a site links to or a folder holds.")
+    ref: str | None = Field(None, description="Git repository: the branch, tag or commit to read.")
+    docs_path: str | None = Field(None, description="Git repository: the folder holding the docs.")
 
     def root(self) -> str:
         """Return the crawl root, or raise a 400 saying what to give instead."""
         if (self.url is None) == (self.path is None):
             raise HTTPException(400, "give either url (a website) or path (a folder on the server), not both")
         if self.url is not None:
-            if not re.match(r"^https?://[^/\s]+", self.url):
-                raise HTTPException(400, f"url {self.url!r} is not an http(s) URL; for a folder give path")
+            if not re.match(r"^(https?|git\+https?|git\+ssh|ssh)://[^/\s]+", self.url):
+                raise HTTPException(400, f"url {self.url!r} is not an http(s) URL or a Git repository URL; "
+                                         "for a folder give path")
             return self.url
         assert self.path is not None
         if not (is_local(self.path) and Path(self.path).expanduser().exists()):
@@ -305,6 +311,10 @@ class AddSourceRequest(BaseModel):
             max_depth=self.max_depth,
             concurrency=self.concurrency,
             per_host=min(self.concurrency, 4),
+            render=self.render,
+            include_pdf=self.include_pdf,
+            ref=self.ref,
+            path=self.docs_path,
         )
 
 

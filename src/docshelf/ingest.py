@@ -35,6 +35,7 @@ from docshelf.page_kind import PRIORS, names_a_version, page_prior, profile_page
 from docshelf.store.base import NOT_EMBEDDED, Store
 
 if TYPE_CHECKING:
+    from docshelf.access import AccessPolicy
     from docshelf.enrich_llm import LLMEnricher
 
 EMBED_BATCH = 64
@@ -231,11 +232,15 @@ class Ingestor:
         enricher: has a model rewrite the titles and summaries of the sources added or enriched;
             None keeps the extractive ones.
         settings: what is chunked and embedded.
+        access: the addresses crawls may connect to (`docshelf.access`); None: the CLI's default,
+            which trusts each start URL's host and refuses other private addresses.
     """
 
     def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None,
-                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings()) -> None:
+                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings(),
+                 access: AccessPolicy | None = None) -> None:
         self.store = store
+        self.access = access
         self.settings = settings
         self._embedder_factory = embedder
         self._embedder: Embedder | None = None
@@ -298,7 +303,7 @@ class Ingestor:
             return info.etag, info.last_modified
 
         seen: set[str] = set()
-        crawler = crawl(root, options, validators=validators)
+        crawler = crawl(root, options, validators=validators, access=self.access)
         async for outcome in crawler:
             seen.add(outcome.url)
             status = self._store_outcome(outcome, name, known, summary, duplicates)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from docshelf.access import AccessDeniedError, AccessPolicy, guarded_client, redact_url
 from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
@@ -20,7 +21,7 @@ from docshelf.crawl.page import PageLoader
 from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
 from docshelf.crawl.urls import normalize_url
-from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
+from docshelf.errors import BlockedFetch, ConfigError, CrawlError, FetchError, SkippedPage
 
 
 def crawl(
@@ -29,6 +30,7 @@ def crawl(
     *,
     validators: Validators | None = None,
     client: httpx.AsyncClient | None = None,
+    access: AccessPolicy | None = None,
 ) -> CrawlRun:
     """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
 
@@ -66,16 +68,24 @@ def crawl(
             list (and local files) are then requested conditionally and reported as
             `not_modified` when unchanged. A link-following crawl needs the links of every
             page, so it (like the start page) is always fetched in full.
-        client: the `httpx.AsyncClient` to use (not closed here); by default one is created
-            and closed. Redirects are always followed by the crawler, to check each hop.
+        client: the `httpx.AsyncClient` to use (not closed here; it bypasses `access`); by
+            default one is created and closed. Redirects are always followed by the crawler,
+            to check each hop.
+        access: which addresses the crawl may connect to, checked at connect time on every
+            request (`docshelf.access`); by default the CLI's: the start URL's host is trusted,
+            other private, loopback, link-local, multicast or reserved addresses are refused.
+            A refused request is recorded as a failure with reason `blocked: …`.
 
     Raises (from the first iteration step):
         ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist.
+        AccessDeniedError: the start page (or a redirect of it) leads to an address `access` refuses.
     """
     report = CrawlReport()
     if is_local(root):
         return CrawlRun(crawl_folder(root, options, report, validators), report)
-    return CrawlRun(_crawl_site(start_url(root), options, report, validators, client), report)
+    start = start_url(root)
+    policy = (access or AccessPolicy.from_env()).for_crawl(start)
+    return CrawlRun(_crawl_site(start, options, report, validators, client, policy), report)
 
 
 class CrawlRun:
@@ -142,9 +152,10 @@ async def _crawl_site(
     report: CrawlReport,
     validators: Validators | None,
     client: httpx.AsyncClient | None,
+    policy: AccessPolicy,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
-    async with _http_client(client, options) as http:
+    async with _http_client(client, options, policy) as http:
         site = SiteCrawl(http, start, options, report)
         # aclosing: leaving early must cancel the fetches in flight before the client closes.
         async with aclosing(site.run(validators)) as outcomes:
@@ -154,14 +165,15 @@ async def _crawl_site(
 
 @asynccontextmanager
 async def _http_client(
-    client: httpx.AsyncClient | None, options: CrawlOptions
+    client: httpx.AsyncClient | None, options: CrawlOptions, policy: AccessPolicy
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Yield `client`, or a new client configured from `options` that is closed afterwards."""
+    """Yield `client`, or a new client configured from `options`, guarded by `policy`, closed afterwards."""
     if client is not None:
         yield client
         return
     headers = {"User-Agent": options.user_agent}
-    async with httpx.AsyncClient(headers=headers, timeout=options.timeout, follow_redirects=False) as own:
+    own = guarded_client(policy, headers=headers, timeout=options.timeout, follow_redirects=False)
+    async with own:
         yield own
 
 
@@ -191,6 +203,8 @@ class SiteCrawl:
         if self._loader.scope.matches_globs(first.url):
             yield first
         method, pages = await self._discover(first)
+        for blocked in self._blocked_outcomes():
+            yield blocked
         self._report.discovered_by = method
         if method != "links":
             self._loader.validators = validators
@@ -199,7 +213,21 @@ class SiteCrawl:
         async with aclosing(self._fetch_frontier(follow_links=method == "links")) as outcomes:
             async for outcome in outcomes:
                 yield outcome
+        for blocked in self._blocked_outcomes():
+            yield blocked
         self._report.complete = not self._frontier.has_pending()
+
+    def _blocked_outcomes(self) -> list[CrawlOutcome]:
+        """Return a failure for each refused robots.txt, sitemap or llms.txt request not reported yet.
+
+        A refused page is already its own outcome; these requests are not pages, but a refusal
+        is recorded all the same, so the user sees what was blocked and how to allow it.
+        """
+        blocked = []
+        for url, error in self._fetcher.take_blocked().items():
+            if self._frontier.claim(url):
+                blocked.append(CrawlOutcome(url, error=error))
+        return blocked
 
     async def _open(self) -> CrawlOutcome:
         """Return the start page's outcome, and set the scope from where the start URL really is.
@@ -219,14 +247,18 @@ class SiteCrawl:
         self._started += 1
         try:
             reply = await self._loader.fetch(start, self._robots.reason_to_skip, conditional=False)
+        except BlockedFetch as exc:
+            raise AccessDeniedError(f"cannot crawl {redact_url(start)}: {exc.reason}") from exc
         except FetchError as exc:
             if is_unreachable(exc):
-                raise ConfigError(f"cannot reach {start}: {exc.reason} — check the address") from exc
+                raise ConfigError(
+                    f"cannot reach {redact_url(start)}: {exc.reason} — check the address"
+                ) from exc
             return CrawlOutcome(start, error=exc)
         except SkippedPage as exc:
             return CrawlOutcome(start, error=exc)
         if reply.status in (404, 410):
-            raise ConfigError(f"cannot reach {start}: HTTP {reply.status} — check the address")
+            raise ConfigError(f"cannot reach {redact_url(start)}: HTTP {reply.status} — check the address")
         self._frontier.claim(reply.url)
         self._loader.scope = Scope.for_start(reply.url, self._options)
         try:

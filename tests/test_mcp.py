@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import socket
@@ -30,7 +31,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def stdio(db: str, *flags: str) -> Client:
-    return Client(StdioServerParameters(command=sys.executable, args=["-m", "docshelf", "--db", db, "mcp", *flags]))
+    # The whole environment: the SDK's default passes only a few variables, and the server must import this checkout.
+    return Client(StdioServerParameters(command=sys.executable, args=["-m", "docshelf", "--db", db, "mcp", *flags],
+                                        env=dict(os.environ)))
 
 
 def text(result) -> str:
@@ -77,7 +80,7 @@ def test_stdio_write_tools_run_a_crawl_job_to_completion(db: str, tmp_path: Path
     shutil.copy(db, copy)
 
     async def session(site: str) -> None:
-        async with stdio(str(copy), "--allow-write") as client:
+        async with stdio(str(copy), "--allow-write", "--allow-hosts", "127.0.0.1") as client:
             assert sorted(t.name for t in (await client.list_tools()).tools) == sorted(READ_TOOLS + WRITE_TOOLS)
             started = text(await client.call_tool("add_source", {"url": site, "source": "mirror"}))
             job_id = re.search(r"Started job (\w+)", started).group(1)

@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from test_api import assert_error
 
 from docshelf.cli import cli
-from docshelf.cli_serve import is_loopback
+from docshelf.cli.serve import is_loopback
 
 TOKEN = "serve-test-token"
 READ_TOOLS = ["list_pages", "list_sources", "read_page", "search_docs"]

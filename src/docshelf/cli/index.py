@@ -15,7 +15,14 @@ from docshelf.cli.enrich import (
     remember_enrichment,
     remembered_enrichment,
 )
-from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import (
+    EXIT_PAGES_FAILED,
+    ShelfContext,
+    allow_hosts_option,
+    check_sources,
+    config_errors,
+    emit_json,
+)
 
 
 @click.command()
@@ -30,12 +37,17 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @enrich_option
 @context_option
 @model_option
+@allow_hosts_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int,
-        enrich: str | None, context: str | None, model: str | None, as_json: bool) -> None:
+        enrich: str | None, context: str | None, model: str | None, allow_hosts: str | None,
+        as_json: bool) -> None:
     """Crawl a documentation site or folder into the shelf (re-run it to refresh).
+
+    The host you give is trusted; a redirect, sitemap or robots.txt leading elsewhere to a private,
+    loopback, link-local or reserved address is refused unless --allow-hosts names it.
 
     \b
     Example:
@@ -46,12 +58,14 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
     from docshelf.cli.enrich import build_enricher, echo_failures, report_line
     from docshelf.cli.progress import IngestProgress
     from docshelf.crawl.base import CrawlOptions
+    from docshelf.access import AccessPolicy
     from docshelf.ingest import Ingestor
 
     from docshelf.crawl import default_source_name
 
     name = source_name or default_source_name(url_or_path)
     with config_errors():
+        access = AccessPolicy.parse(allow_hosts or "")
         enrich, context, model = remembered_enrichment(shelf, name, enrich, context, model)
     if context is not None and enrich != "llm":
         raise click.UsageError(f"--context {context} needs --enrich llm")
@@ -59,7 +73,7 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
                            concurrency=concurrency, per_host=min(concurrency, 4))
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
-        ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)
+        ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher, access=access)
         summary = ingestor.add(url_or_path, source=name, options=options)
         remember_enrichment(shelf, name, enrich, context, model)
     if as_json:

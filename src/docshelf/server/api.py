@@ -219,8 +219,8 @@ class AddSourceRequest(BaseModel):
                 raise HTTPException(400, f"url {self.url!r} is not an http(s) URL; for a folder give path")
             return self.url
         assert self.path is not None
-        if not (is_local(self.path) and Path(self.path).expanduser().exists()):
-            raise HTTPException(400, f"path {self.path!r} does not exist on the server")
+        if not is_local(self.path):
+            raise HTTPException(400, f"path {self.path!r} is not a folder path; for a website give url")
         return self.path
 
     def options(self) -> CrawlOptions:
@@ -238,6 +238,7 @@ class AddSourceRequest(BaseModel):
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The server is read-only"},
     409: {"model": ErrorBody, "description": "A crawl of that source is already queued or running"},
+    429: {"model": ErrorBody, "description": "As many crawl jobs are queued or running as the server takes"},
 }
 
 
@@ -254,6 +255,11 @@ def _accepted(job: Job, response: Response) -> dict[str, Any]:
 )
 def add_source(state: State, body: AddSourceRequest, response: Response) -> dict[str, Any]:
     root = body.root()
+    if body.path is not None and state.jobs is not None:
+        # The policy first: whether a path exists is not for a client to learn outside the allowed folders.
+        state.jobs.check_root(root)
+        if not Path(root).expanduser().exists():
+            raise HTTPException(400, f"path {body.path!r} does not exist on the server")
     return _accepted(state.add_source(root, body.source, body.options()), response)
 
 
@@ -290,6 +296,16 @@ def list_jobs(state: State) -> dict[str, Any]:
 @router.get("/jobs/{job_id}", summary="A crawl job's progress: pages by status, chunks, embedded")
 def get_job(state: State, job_id: str) -> dict[str, Any]:
     return job_snapshot(_jobs(state).get(job_id))
+
+
+@router.post(
+    "/jobs/{job_id}/resume",
+    status_code=202,
+    responses=WRITE_RESPONSES,
+    summary="Run an interrupted or failed crawl job again under its id; returns the job at once",
+)
+def resume_job(state: State, job_id: str, response: Response) -> dict[str, Any]:
+    return _accepted(state.resume_job(job_id), response)
 
 
 @router.get(

@@ -23,10 +23,17 @@ MAX_OUTPUT_CHARS = 12_000
 MAX_K = 30
 MAX_PAGE_LIMIT = 200
 DEFAULT_READ_CHUNKS = 20
+MAX_QUERY_CHARS = 2000
+"""The longest query searched: longer text is a paste of a document, not a question, and costs the FTS dearly."""
+MAX_OFFSET = 1_000_000
 
 
 class NotOnShelfError(DocshelfError):
     """A source or page the caller named is not on the shelf; the message says what is."""
+
+
+class QueryTooLongError(DocshelfError):
+    """A query over `MAX_QUERY_CHARS` characters."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,8 @@ class ShelfTools:
 
     def search_docs(self, query: str, source: str | Sequence[str] | None = None, k: int = 8) -> SearchResult:
         """Return the best passages for `query`, from one or more sources or all of them."""
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryTooLongError(f"the query is {len(query)} characters; search with at most {MAX_QUERY_CHARS}")
         sources = (source,) if isinstance(source, str) else tuple(source or ())
         for name in sources:
             self._check_source(name)
@@ -230,7 +239,7 @@ class ShelfTools:
         """Return a window of a source's pages (sorted by URL), `limit` at most 200."""
         self._check_source(source)
         limit = max(1, min(limit, MAX_PAGE_LIMIT))
-        offset = max(0, offset)
+        offset = max(0, min(offset, MAX_OFFSET))
         pages = self.store.list_pages(source, prefix=prefix, limit=limit, offset=offset)
         return PageList(source, self.store.count_pages(source, prefix=prefix), offset, pages)
 
@@ -240,6 +249,8 @@ class ShelfTools:
         page_url, _, anchor = url.partition("#")
         page = self._page(page_url)
         max_chunks = max(1, min(max_chunks, MAX_K * 2))
+        if start_chunk is not None:
+            start_chunk = min(start_chunk, MAX_OFFSET)
         if start_chunk is None:
             start_chunk = self._anchor_chunk(page.url, anchor) if anchor else 0
         if not 0 <= start_chunk < max(page.chunks, 1):

@@ -81,10 +81,12 @@ def crawl(
         AccessDeniedError: the start page (or a redirect of it) leads to an address `access` refuses.
     """
     report = CrawlReport()
+    policy = access or AccessPolicy.from_env()
     if is_local(root):
-        return CrawlRun(crawl_folder(root, options, report, validators), report)
+        # A client's folder was allowed, not the places its symlinks lead to.
+        return CrawlRun(crawl_folder(root, options, report, validators, confined=not policy.trust_start), report)
     start = start_url(root)
-    policy = (access or AccessPolicy.from_env()).for_crawl(start)
+    policy = policy.for_crawl(start)
     return CrawlRun(_crawl_site(start, options, report, validators, client, policy), report)
 
 

@@ -29,7 +29,14 @@ from docshelf.records import RecordFormat, RecordWriter, export_pages
 from docshelf.search import SEARCH_MODES
 from docshelf.server.sse import Event, ask_events, job_events, job_snapshot
 from docshelf.server.state import ServerState
-from docshelf.shelf_tools import DEFAULT_READ_CHUNKS, MAX_K, MAX_PAGE_LIMIT, NotOnShelfError
+from docshelf.shelf_tools import (
+    DEFAULT_READ_CHUNKS,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_PAGE_LIMIT,
+    MAX_QUERY_CHARS,
+    NotOnShelfError,
+)
 from docshelf.transfer import chunk_access, stored_chunks
 
 SEARCH_MAX_K = 200
@@ -92,9 +99,9 @@ def list_sources(state: State) -> dict[str, Any]:
 def list_pages(
     state: State,
     name: str,
-    prefix: str | None = None,
+    prefix: Annotated[str | None, Query(max_length=2000)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     return state.tools.list_pages(name, prefix, limit, offset).to_json()
 
@@ -102,8 +109,8 @@ def list_pages(
 @router.get("/page", summary="A page's chunks in order, from start_chunk or the section url#anchor names")
 def read_page(
     state: State,
-    url: Annotated[str, Query(min_length=1)],
-    start_chunk: Annotated[int | None, Query(ge=0)] = None,
+    url: Annotated[str, Query(min_length=1, max_length=4000)],
+    start_chunk: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
     max_chunks: Annotated[int, Query(ge=1, le=2 * MAX_K)] = DEFAULT_READ_CHUNKS,
 ) -> dict[str, Any]:
     return state.tools.read_page(url, start_chunk, max_chunks).to_json()
@@ -112,8 +119,8 @@ def read_page(
 @router.get("/search", summary="Hybrid search: the hits of `docshelf search --json`")
 def search(
     state: State,
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="The query")],
-    source: Annotated[list[str], Query(description="Only these sources (repeatable)")] = [],  # noqa: B006
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query")],
+    source: Annotated[list[str], Query(max_length=50, description="Only these sources (repeatable)")] = [],  # noqa: B006
     k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     mode: Annotated[SearchMode, Query(description=" | ".join(SEARCH_MODES))] = "hybrid",
 ) -> dict[str, Any]:
@@ -127,7 +134,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=4000)
     sources: list[str] = Field(
-        default_factory=list, description="Answer only from these sources (all when empty)."
+        default_factory=list, max_length=50, description="Answer only from these sources (all when empty)."
     )
     k: int = Field(8, ge=1, le=MAX_K, description="Passages per search for the passages answer (no model).")
 
@@ -199,13 +206,13 @@ def _export_stream(
 class AddSourceRequest(BaseModel):
     """What to crawl, with the options of `docshelf add`."""
 
-    url: str | None = Field(None, description="The site's root URL (give url or path).")
-    path: str | None = Field(None, description="A folder or file on the server's disk (give url or path).")
+    url: str | None = Field(None, max_length=4000, description="The site's root URL (give url or path).")
+    path: str | None = Field(None, max_length=4000, description="A folder or file on the server's disk (give url or path).")
     source: str | None = Field(
         None, pattern=SOURCE_NAME, description="Source name (default: from the URL or path)."
     )
-    include: list[str] = Field(default_factory=list, description="Only URLs matching one of these globs.")
-    exclude: list[str] = Field(default_factory=list, description="Skip URLs matching these globs.")
+    include: list[str] = Field(default_factory=list, max_length=100, description="Only URLs matching one of these globs.")
+    exclude: list[str] = Field(default_factory=list, max_length=100, description="Skip URLs matching these globs.")
     max_pages: int | None = Field(None, ge=1)
     max_depth: int | None = Field(None, ge=0)
     concurrency: int = Field(8, ge=1, le=64, description="Requests in flight.")

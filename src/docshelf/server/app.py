@@ -39,8 +39,9 @@ from docshelf.access import AccessDeniedError
 from docshelf.errors import DocshelfError
 from docshelf.jobs import JobNotFoundError, JobNotResumableError, TooManyJobsError
 from docshelf.server import api, auth, ui
+from docshelf.server.limits import BodyLimit
 from docshelf.server.state import ReadOnlyError, ServerConfig, ServerState, SourceBusyError
-from docshelf.shelf_tools import NotOnShelfError
+from docshelf.shelf_tools import NotOnShelfError, QueryTooLongError
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -56,6 +57,7 @@ DOMAIN_ERRORS: tuple[tuple[type[DocshelfError], int, str], ...] = (
     (JobNotResumableError, 409, "not_resumable"),
     (AccessDeniedError, 400, "blocked"),
     (TooManyJobsError, 429, "too_many_jobs"),
+    (QueryTooLongError, 400, "bad_request"),
 )
 
 
@@ -74,7 +76,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     app = FastAPI(title="docshelf", summary="Search and ask a documentation shelf.", lifespan=lifespan)
     app.state.docshelf = state
-    app.add_middleware(auth.AccessGuard, config=config)
+    app.add_middleware(auth.AccessGuard, config=config, sessions=state.sessions)
+    app.add_middleware(BodyLimit)  # added last, so it runs first: before the token check reads anything
     app.add_exception_handler(DocshelfError, _docshelf_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

@@ -206,6 +206,11 @@ class ServerState:
                             folders=config.folders, max_pending=config.max_jobs, journal=config.job_journal)
         )
         self._write_lock = threading.Lock()
+        from docshelf.server.auth import LoginThrottle, Sessions
+
+        self.sessions = Sessions()
+        """Signs the login cookies; its secret is drawn at start and again at each logout."""
+        self.login_throttle = LoginThrottle()
 
     def add_source(self, root: str, source: str | None = None, options: CrawlOptions | None = None) -> Job:
         """Start a crawl of `root` into `source` (derived from the root when None); return the job at once.
@@ -217,7 +222,6 @@ class ServerState:
             TooManyJobsError: the server has as many jobs queued or running as it takes.
         """
         jobs = self._writable()
-        jobs.check_root(root)
         name = source or default_source_name(root)
         with self._write_lock:
             self._check_idle(jobs, name)

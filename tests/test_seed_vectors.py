@@ -68,7 +68,7 @@ def test_seed_shelf_is_vector_searchable_through_a_compatible_gateway(
 ) -> None:
     db = str(tmp_path / "seed.db")
     runner = CliRunner()
-    assert runner.invoke(cli, ["--db", db, "import", str(SEED)]).exit_code == 0
+    assert runner.invoke(cli, ["--db", db, "import", str(SEED), "--model", "openai:text-embedding-3-small"]).exit_code == 0
     host, port = gateway.server_address[:2]
     monkeypatch.setenv("DOCSHELF_EMBED_BASE_URL", f"http://{host}:{port}/v1")
     monkeypatch.setenv("DOCSHELF_EMBED_API_KEY", "sk-gateway")

@@ -304,8 +304,10 @@ def test_export_streams_the_bytes_of_the_cli(client: TestClient, shelf_copy: Pat
         lines = response.text.splitlines()
         assert len(lines) == client.get("/api/sources").json()["sources"][0]["chunks"]
         assert all(len(json.loads(line)["embedding"]) == 384 for line in lines)
+        assert {json.loads(line)["embedding_model"] for line in lines} == {"local:all-MiniLM-L6-v2"}
     else:
         assert response.text.startswith("---\nurl: ")
+        assert "\nembedding_model: local:all-MiniLM-L6-v2\n" in response.text
 
 
 def test_export_of_one_page_and_its_errors(

@@ -193,7 +193,7 @@ def _export_stream(
     with state.shelf.pool.dedicated() as store:
         access = chunk_access(store)
         buffer = io.BytesIO()
-        writer = RecordWriter(buffer, fmt)  # one writer: it separates records across pages as a file does
+        writer = RecordWriter.for_store(buffer, fmt, store)  # one writer: it separates records as a file does
         for info in export_pages(store, source=source, url=url):
             for stored in stored_chunks(access, info.url):
                 writer.write(stored)

@@ -192,6 +192,11 @@ def _recompute_priors(conn: apsw.Connection) -> None:
             conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (new, url))
 
 
+def m014_record_model(conn: apsw.Connection) -> None:
+    """Keep whether an imported record named its vector's model, so its export says as much (records.py)."""
+    conn.execute("ALTER TABLE record_texts ADD COLUMN embedding_model TEXT")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_page_prior", m002_page_prior),
@@ -203,6 +208,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m008_chunk_sections", m008_chunk_sections),
     ("m009_navigation_by_entries", m009_navigation_by_entries),
     ("m010_inbound_text", m010_inbound_text),
+    ("m014_record_model", m014_record_model),
 ]
 
 

@@ -304,13 +304,16 @@ class Ingestor:
 
         seen: set[str] = set()
         crawler = crawl(root, options, validators=validators, access=self.access)
-        async for outcome in crawler:
-            seen.add(outcome.url)
-            status = self._store_outcome(outcome, name, known, summary, duplicates)
-            self.progress.page(outcome.url, status)
-            if status == "ok":
-                wake.set()
-            await asyncio.sleep(0)  # let the embedder pick up work between pages
+        # `async with`: a failed write (a full disk, a lost database) stops the fetches in flight before it
+        # propagates, rather than leaving them to be torn down half-connected when the event loop closes.
+        async with crawler:
+            async for outcome in crawler:
+                seen.add(outcome.url)
+                status = self._store_outcome(outcome, name, known, summary, duplicates)
+                self.progress.page(outcome.url, status)
+                if status == "ok":
+                    wake.set()
+                await asyncio.sleep(0)  # let the embedder pick up work between pages
         return seen if getattr(crawler, "complete", False) else None
 
     def _store_outcome(

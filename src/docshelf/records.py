@@ -348,8 +348,8 @@ def _read_one(lines: _Lines, path: str) -> Record | RecordError:
 
 def _header_field(line: str | None, fields: dict[str, Any], path: str, number: int) -> tuple[str, str] | RecordError:
     """Return (name, text) of a header line, or the RecordError saying why it is not one."""
-    if line is None:
-        return RecordFormatError(path, number, "the header has no closing '---' line")
+    if line is None:  # the file ended inside the header: name its last line, not one past it
+        return RecordFormatError(path, number - 1, "the header has no closing '---' line before the end of the file")
     match = _FIELD.match(line)
     if match is None:
         return RecordFormatError(

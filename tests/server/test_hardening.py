@@ -251,3 +251,8 @@ def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
         except httpx.TransportError:
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_the_web_ui_bounds_the_query_too(make_client: Client) -> None:
+    page = make_client().get("/", params={"q": "x" * 2001})
+    assert page.status_code == 200 and "search with at most 2000" in page.text

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import httpcore
@@ -82,6 +82,32 @@ def address_kind(ip: IPAddress) -> str | None:
             return kind
     # Shared address space (100.64.0.0/10), documentation ranges and the like: not private, not global either.
     return None if ip.is_global else "reserved"
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Return `url` without its user name and password, and those two (unquoted), or None when it has none.
+
+    >>> split_credentials("https://me:s%40cret@docs.internal/a/")
+    ('https://docs.internal/a/', ('me', 's@cret'))
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    return redact_url(url), (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+class OriginAuth(httpx.Auth):
+    """HTTP Basic credentials sent only to the one origin (scheme, host, port) they were given for."""
+
+    def __init__(self, origin: str, username: str, password: str) -> None:
+        self._origin = httpx.URL(origin)
+        self._header = httpx.BasicAuth(username, password)._auth_header
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        url = request.url
+        if (url.scheme, url.host, url.port) == (self._origin.scheme, self._origin.host, self._origin.port):
+            request.headers["Authorization"] = self._header
+        yield request
 
 
 def redact_url(url: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from docshelf.access import redact_url
 from docshelf.errors import DocshelfError
 from docshelf.models import Chunk, PageInfo, SearchHit, SourceStats
 from docshelf.search import HybridSearcher
@@ -135,7 +136,7 @@ class SourceList:
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""
-        return {"sources": [{"name": s.source.name, "root": s.source.root, "pages": s.pages,
+        return {"sources": [{"name": s.source.name, "root": redact_url(s.source.root), "pages": s.pages,
                              "chunks": s.chunks, "last_crawl_at": s.source.last_crawl_at}
                             for s in self.sources]}
 
@@ -143,7 +144,7 @@ class SourceList:
         """Return one Markdown line per source."""
         if not self.sources:
             return "The shelf has no sources yet."
-        lines = [f"- **{s.source.name}** — {s.source.root} ({s.pages} pages, {s.chunks} chunks)"
+        lines = [f"- **{s.source.name}** — {redact_url(s.source.root)} ({s.pages} pages, {s.chunks} chunks)"
                  for s in self.sources]
         return "Sources on the shelf:\n" + "\n".join(lines)[:max_chars]
 

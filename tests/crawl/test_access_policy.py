@@ -223,3 +223,18 @@ def test_folders_resolve_symlinks_and_dot_dot(tmp_path) -> None:  # type: ignore
         policy.check("/")
     with pytest.raises(AccessDeniedError, match="--allow-folder DIR"):
         FolderPolicy().check(allowed)
+
+
+def test_credentials_go_to_their_origin_only_and_into_no_stored_url(server: Server, serve) -> None:  # type: ignore[no-untyped-def]
+    other = serve(None)
+    other.route("/sitemap.xml", Reply(body="<urlset></urlset>"))
+    server.route("/robots.txt", Reply(body=f"User-agent: *\nAllow: /\nSitemap: {other.url('/sitemap.xml')}\n"))
+    server.route("/docs/", page("Home", '<a href="/docs/a">A</a>'))
+    server.route("/docs/a", page("A"))
+    start = server.url("/docs/").replace("http://", "http://me:s%40cret@")
+    outcomes, _ = collect(start)
+    assert sorted(o.url for o in outcomes if o.fetched) == [server.url("/docs/"), server.url("/docs/a")]
+    assert all("s%40cret" not in o.url and "me:" not in o.url for o in outcomes)
+    sent = {r.path: r.headers.get("Authorization") for r in server.requests}
+    assert sent["/docs/a"] == "Basic bWU6c0BjcmV0"  # me:s@cret
+    assert other.paths() == ["/sitemap.xml"] and other.requests[0].headers.get("Authorization") is None

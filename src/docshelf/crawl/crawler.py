@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from docshelf.access import AccessDeniedError, AccessPolicy, guarded_client, redact_url
+from docshelf.access import AccessDeniedError, AccessPolicy, OriginAuth, guarded_client, redact_url, split_credentials
 from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
@@ -85,9 +85,11 @@ def crawl(
     if is_local(root):
         # A client's folder was allowed, not the places its symlinks lead to.
         return CrawlRun(crawl_folder(root, options, report, validators, confined=not policy.trust_start), report)
-    start = start_url(root)
+    # Credentials in the start URL are sent to its origin only, and kept out of every URL stored or shown.
+    start, credentials = split_credentials(start_url(root))
+    auth = OriginAuth(start, *credentials) if credentials else None
     policy = policy.for_crawl(start)
-    return CrawlRun(_crawl_site(start, options, report, validators, client, policy), report)
+    return CrawlRun(_crawl_site(start, options, report, validators, client, policy, auth), report)
 
 
 class CrawlRun:
@@ -155,9 +157,10 @@ async def _crawl_site(
     validators: Validators | None,
     client: httpx.AsyncClient | None,
     policy: AccessPolicy,
+    auth: httpx.Auth | None = None,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
-    async with _http_client(client, options, policy) as http:
+    async with _http_client(client, options, policy, auth) as http:
         site = SiteCrawl(http, start, options, report)
         # aclosing: leaving early must cancel the fetches in flight before the client closes.
         async with aclosing(site.run(validators)) as outcomes:
@@ -167,14 +170,14 @@ async def _crawl_site(
 
 @asynccontextmanager
 async def _http_client(
-    client: httpx.AsyncClient | None, options: CrawlOptions, policy: AccessPolicy
+    client: httpx.AsyncClient | None, options: CrawlOptions, policy: AccessPolicy, auth: httpx.Auth | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Yield `client`, or a new client configured from `options`, guarded by `policy`, closed afterwards."""
     if client is not None:
         yield client
         return
     headers = {"User-Agent": options.user_agent}
-    own = guarded_client(policy, headers=headers, timeout=options.timeout, follow_redirects=False)
+    own = guarded_client(policy, headers=headers, timeout=options.timeout, follow_redirects=False, auth=auth)
     async with own:
         yield own
 

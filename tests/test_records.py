@@ -16,9 +16,9 @@ from docshelf.models import Source
 from docshelf.records import (
     DuplicateRecordError,
     RecordDimensionError,
-    RecordModelError,
     RecordFormatError,
     RecordJSONError,
+    RecordModelError,
     export_records,
     import_records,
     read_record_file,

@@ -251,7 +251,8 @@ def guarded_client(policy: AccessPolicy, **settings: Any) -> httpx.AsyncClient:
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, whose connection pool connects through `GuardedBackend`."""
 
-    def __init__(self, policy: AccessPolicy, limits: httpx.Limits = httpx.Limits()) -> None:
+    def __init__(self, policy: AccessPolicy, limits: httpx.Limits | None = None) -> None:
+        limits = limits or httpx.Limits()
         super().__init__(limits=limits)
         # httpx builds its pool without a network backend parameter; this is that pool with ours.
         self._pool = httpcore.AsyncConnectionPool(

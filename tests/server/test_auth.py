@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 from test_api import assert_error
-
-import hashlib
-import hmac
-import time
 
 from docshelf.server.auth import COOKIE, LoginThrottle, Sessions, is_authorized, safe_next
 from docshelf.server.state import ServerConfig

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
-from servers import Reply, Server
 from test_hardening import _serve
 from test_serve_cli import free_port
+
+from servers import Reply, Server
 
 BENCH = Path(__file__).parents[2] / "bench" / "serve_load.py"
 CLIENTS = 50

@@ -55,13 +55,12 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
         docshelf add ./docs --source mydocs
         docshelf add ./docs --enrich llm --model openai:gpt-4o-mini --context llm
     """
+    from docshelf.access import AccessPolicy
     from docshelf.cli.enrich import build_enricher, echo_failures, report_line
     from docshelf.cli.progress import IngestProgress
-    from docshelf.crawl.base import CrawlOptions
-    from docshelf.access import AccessPolicy
-    from docshelf.ingest import Ingestor
-
     from docshelf.crawl import default_source_name
+    from docshelf.crawl.base import CrawlOptions
+    from docshelf.ingest import Ingestor
 
     name = source_name or default_source_name(url_or_path)
     with config_errors():

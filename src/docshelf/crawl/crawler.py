@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from docshelf.access import AccessDeniedError, AccessPolicy, OriginAuth, guarded_client, redact_url, split_credentials
+from docshelf.access import (
+    AccessDeniedError,
+    AccessPolicy,
+    OriginAuth,
+    guarded_client,
+    redact_url,
+    split_credentials,
+)
 from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Validators
 from docshelf.crawl.discover import Discovery
 from docshelf.crawl.fetcher import Fetcher, is_unreachable

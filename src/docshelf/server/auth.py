@@ -27,10 +27,9 @@ from collections import deque
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docshelf.server.state import ServerConfig

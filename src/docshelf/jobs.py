@@ -48,6 +48,8 @@ MAX_PENDING_JOBS = 4
 """Crawl jobs queued or running at once per server; more is refused until one ends."""
 RETRY_AFTER_SECONDS = 30
 """What a refused client is told to wait before asking again."""
+JOURNAL_JOBS = 200
+"""Jobs the journal keeps, newest last; older finished ones are forgotten at the next restart."""
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +323,8 @@ class JobManager:
         try:
             self._journal.parent.mkdir(parents=True, exist_ok=True)
             temporary = self._journal.with_suffix(".tmp")
-            temporary.write_text(json.dumps([job.journal_entry() for job in self._jobs.values()]), encoding="utf-8")
+            kept = list(self._jobs.values())[-JOURNAL_JOBS:]
+            temporary.write_text(json.dumps([job.journal_entry() for job in kept]), encoding="utf-8")
             os.replace(temporary, self._journal)
         except OSError as exc:  # a full disk must not stop the crawl; the restart report is what is lost
             log.warning("cannot write the job journal %s: %s", self._journal, exc)

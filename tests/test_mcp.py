@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters, get_default_environment
+from mcp.client.stdio import StdioServerParameters
 
 from docshelf.budget.tokens import get_token_counter
 from servers import Server
@@ -32,10 +32,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def stdio(db: str, *flags: str) -> Client:
-    # The SDK starts the server with a minimal environment; PYTHONPATH is kept so a checkout's sources are the ones run.
-    env = get_default_environment() | {k: v for k, v in os.environ.items() if k in ("PYTHONPATH", "DOCSHELF_HOME")}
+    # The whole environment: the SDK's default passes only a few variables, and the server must import this checkout.
     return Client(StdioServerParameters(command=sys.executable, args=["-m", "docshelf", "--db", db, "mcp", *flags],
-                                        env=env))
+                                        env=dict(os.environ)))
 
 
 def text(result) -> str:
@@ -91,7 +90,7 @@ def test_stdio_write_tools_run_a_crawl_job_to_completion(db: str, tmp_path: Path
     shutil.copy(db, copy)
 
     async def session(site: str) -> None:
-        async with stdio(str(copy), "--allow-write") as client:
+        async with stdio(str(copy), "--allow-write", "--allow-hosts", "127.0.0.1") as client:
             assert sorted(t.name for t in (await client.list_tools()).tools) == sorted(READ_TOOLS + WRITE_TOOLS)
             started = text(await client.call_tool("add_source", {"url": site, "source": "mirror"}))
             job_id = re.search(r"Started job (\w+)", started).group(1)

@@ -56,7 +56,7 @@ def fill(store: Store, tmp_path: Path) -> None:
                               status="skipped", error="robots.txt"))
     records = tmp_path / "exact.txt"
     records.write_text(EXACT_RECORD)
-    assert import_records(store, [records]).errors == []
+    assert import_records(store, [records], model="test:model").errors == []
     attach_inbound_text(store, "s1")
 
 

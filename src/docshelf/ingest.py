@@ -35,6 +35,7 @@ from docshelf.page_kind import PRIORS, names_a_version, page_prior, profile_page
 from docshelf.store.base import NOT_EMBEDDED, Store
 
 if TYPE_CHECKING:
+    from docshelf.access import AccessPolicy
     from docshelf.enrich_llm import LLMEnricher
 
 EMBED_BATCH = 256
@@ -235,11 +236,15 @@ class Ingestor:
         enricher: has a model rewrite the titles and summaries of the sources added or enriched;
             None keeps the extractive ones.
         settings: what is chunked and embedded.
+        access: the addresses crawls may connect to (`docshelf.access`); None: the CLI's default,
+            which trusts each start URL's host and refuses other private addresses.
     """
 
     def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None,
-                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings()) -> None:
+                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings(),
+                 access: AccessPolicy | None = None) -> None:
         self.store = store
+        self.access = access
         self.settings = settings
         self._embedder_factory = embedder
         self._embedder: Embedder | None = None
@@ -310,14 +315,18 @@ class Ingestor:
             return info.etag, info.last_modified
 
         seen: set[str] = set()
-        crawler = crawl(root, options, validators=validators, since_commit=since_commit, stored_urls=known.keys())
-        async for outcome in crawler:
-            seen.add(outcome.url)
-            status = self._store_outcome(outcome, name, known, summary, duplicates)
-            self.progress.page(outcome.url, status)
-            if status == "ok":
-                wake.set()
-            await asyncio.sleep(0)  # let the embedder pick up work between pages
+        crawler = crawl(root, options, validators=validators, since_commit=since_commit, stored_urls=known.keys(),
+                        access=self.access)
+        # `async with`: a failed write (a full disk, a lost database) stops the fetches in flight before it
+        # propagates, rather than leaving them to be torn down half-connected when the event loop closes.
+        async with crawler:
+            async for outcome in crawler:
+                seen.add(outcome.url)
+                status = self._store_outcome(outcome, name, known, summary, duplicates)
+                self.progress.page(outcome.url, status)
+                if status == "ok":
+                    wake.set()
+                await asyncio.sleep(0)  # let the embedder pick up work between pages
         return (seen if crawler.complete else None), crawler.report
 
     def _store_outcome(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from starlette.types import ASGIApp
 
 from docshelf.errors import DocshelfError
 from docshelf.jobs import Job, JobManager
@@ -162,6 +163,18 @@ def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> 
             job_id: the id add_source or refresh_source returned.
         """
         return _call(lambda: jobs.get(job_id).to_markdown())
+
+
+def http_app(server: MCPServer, *, host: str, port: int, token: str | None) -> ASGIApp:
+    """Return the MCP streamable HTTP app at /mcp, behind the server's guard: the token when given, else the
+    loopback Host names only (`docshelf mcp --http`)."""
+    from docshelf.cli.serve import loopback_host_names
+    from docshelf.server.auth import AccessGuard
+    from docshelf.server.state import ServerConfig
+
+    app = server.streamable_http_app(streamable_http_path="/mcp", host=host)
+    config = ServerConfig(db="", host=host, port=port, token=token, allowed_hosts=loopback_host_names(host, token))
+    return AccessGuard(app, config)
 
 
 def _started(job: Job) -> str:

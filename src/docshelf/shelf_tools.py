@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from docshelf.access import redact_url
 from docshelf.budget.page_slices import PageLayout
 from docshelf.budget.tokens import TokenCounter, get_token_counter
 from docshelf.errors import ConfigError, DocshelfError
@@ -34,6 +35,9 @@ DEFAULT_READ_TOKENS = 4_000
 MIN_TOKENS = 100
 """The smallest budget taken: room for a result's heading, its citation and a few lines."""
 MAX_TOKENS = 100_000
+MAX_QUERY_CHARS = 2000
+"""The longest query searched: longer text is a paste of a document, not a question, and costs the FTS dearly."""
+MAX_OFFSET = 1_000_000
 
 
 class NotOnShelfError(DocshelfError):
@@ -52,6 +56,10 @@ def _unknown_anchor(url: str, anchor: str, layout: PageLayout) -> str:
     anchors = [s.anchor for s in layout.sections if s.anchor]
     listed = ", ".join(f"#{a}" for a in anchors[:12]) + (" …" if len(anchors) > 12 else "")
     return f"no section #{anchor} on {url}; its sections: {listed or 'none with an anchor'}"
+
+
+class QueryTooLongError(DocshelfError):
+    """A query over `MAX_QUERY_CHARS` characters."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,7 @@ class SourceList:
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""
-        return {"sources": [{"name": s.source.name, "root": s.source.root, "pages": s.pages,
+        return {"sources": [{"name": s.source.name, "root": redact_url(s.source.root), "pages": s.pages,
                              "chunks": s.chunks, "last_crawl_at": s.source.last_crawl_at}
                             for s in self.sources]}
 
@@ -236,7 +244,7 @@ class SourceList:
         """Return one Markdown line per source."""
         if not self.sources:
             return "The shelf has no sources yet."
-        lines = [f"- **{s.source.name}** — {s.source.root} ({s.pages} pages, {s.chunks} chunks)"
+        lines = [f"- **{s.source.name}** — {redact_url(s.source.root)} ({s.pages} pages, {s.chunks} chunks)"
                  for s in self.sources]
         return "Sources on the shelf:\n" + "\n".join(lines)[:max_chars]
 
@@ -373,6 +381,8 @@ class ShelfTools:
             k: passages to find (default 8; with `max_tokens`, 30, of which those that fit are shown).
             max_tokens: the result's budget in LLM tokens; None keeps the older size cap in characters.
         """
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryTooLongError(f"the query is {len(query)} characters; search with at most {MAX_QUERY_CHARS}")
         sources = (source,) if isinstance(source, str) else tuple(source or ())
         for name in sources:
             self._check_source(name)
@@ -468,7 +478,7 @@ class ShelfTools:
         """Return a window of a source's pages (sorted by URL), `limit` at most 200."""
         self._check_source(source)
         limit = max(1, min(limit, MAX_PAGE_LIMIT))
-        offset = max(0, offset)
+        offset = max(0, min(offset, MAX_OFFSET))
         pages = self.store.list_pages(source, prefix=prefix, limit=limit, offset=offset)
         return PageList(source, self.store.count_pages(source, prefix=prefix), offset, pages)
 
@@ -478,6 +488,8 @@ class ShelfTools:
         page_url, _, anchor = url.partition("#")
         page = self._page(page_url)
         max_chunks = max(1, min(max_chunks, MAX_K * 2))
+        if start_chunk is not None:
+            start_chunk = min(start_chunk, MAX_OFFSET)
         if start_chunk is None:
             start_chunk = self._anchor_chunk(page.url, anchor) if anchor else 0
         if not 0 <= start_chunk < max(page.chunks, 1):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 
+import pytest
+
 from docshelf.crawl.discover import parse_llms_txt, parse_sitemap
 from servers import Reply
 
@@ -41,22 +43,29 @@ def test_other_namespace_prefix():
     assert parse_sitemap(body).pages == ["https://h/p"]
 
 
-def test_garbage_lists_nothing():
-    for body in (
-        b"",
-        b"<html><body>Not found</body></html>",
-        b"\x1f\x8bnot gzip",
-        b"<urlset><url><loc>https://h/a",
-    ):
-        sitemap = parse_sitemap(body)
-        assert sitemap.sitemaps == []
-        assert sitemap.pages in ([], ["https://h/a"])  # recover mode may keep what it could read
+@pytest.mark.parametrize(
+    ("body", "pages"),
+    [
+        (b"", []),
+        (b"<html><body>Not found</body></html>", []),
+        (b"\x1f\x8bnot gzip", []),
+        (b"<urlset><url><loc>https://h/a", ["https://h/a"]),  # cut off: recover mode keeps the entry it read whole
+        (b"<urlset><url><loc>https://h/a</loc></url><url><loc>", ["https://h/a"]),
+    ],
+)
+def test_garbage_lists_nothing_it_cannot_read(body: bytes, pages: list[str]) -> None:
+    sitemap = parse_sitemap(body)
+    assert sitemap.sitemaps == []
+    assert sitemap.pages == pages
 
 
 def test_entities_are_not_expanded():
-    body = b"""<?xml version="1.0"?><!DOCTYPE u [<!ENTITY e SYSTEM "file:///etc/passwd">]>
+    external = b"""<?xml version="1.0"?><!DOCTYPE u [<!ENTITY e SYSTEM "file:///etc/passwd">]>
     <urlset><url><loc>https://h/&e;</loc></url></urlset>"""
-    assert all("root:" not in page for page in parse_sitemap(body).pages)
+    assert parse_sitemap(external).pages == ["https://h/"]  # the entry stays, the file's text never enters it
+    internal = b"""<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x "expanded">]>
+    <urlset><url><loc>https://h/&x;/page</loc></url></urlset>"""
+    assert parse_sitemap(internal).pages == ["https://h/"]  # up to the reference: "expanded" is never read in
 
 
 def test_llms_txt():

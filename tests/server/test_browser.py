@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, LiveServer, launch_chromium
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
-from browser import CHROMIUM, LiveServer, launch_chromium
+from docshelf.access import AccessPolicy
 from docshelf.llm import ResolvedModel
 from docshelf.server.app import create_app
 from docshelf.server.state import ServerConfig, ServerState
@@ -64,7 +65,8 @@ def live(widgets_shelf: tuple[Path, str], tmp_path_factory: pytest.TempPathFacto
         env.setenv("DOCSHELF_HOME", str(folder / "home"))  # no user config: ask answers with passages
         for name in ("DOCSHELF_LLM_MODEL", "DOCSHELF_LLM_BASE_URL", "DOCSHELF_DB", "DOCSHELF_EMBEDDER"):
             env.delenv(name, raising=False)
-        app = create_app(ServerConfig(db=str(shelf), mcp=False))
+        # The sites the UI adds run on 127.0.0.1, which a server only crawls when its operator allows it.
+        app = create_app(ServerConfig(db=str(shelf), mcp=False, access=AccessPolicy.for_clients("127.0.0.1")))
         with LiveServer(app) as server:
             yield Live(server, app.state.docshelf, widgets_shelf[1], hostile_page)
 

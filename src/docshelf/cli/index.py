@@ -15,7 +15,14 @@ from docshelf.cli.enrich import (
     remember_enrichment,
     remembered_enrichment,
 )
-from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, config_errors, emit_json
+from docshelf.cli.shelf import (
+    EXIT_PAGES_FAILED,
+    ShelfContext,
+    allow_hosts_option,
+    check_sources,
+    config_errors,
+    emit_json,
+)
 
 
 @click.command()
@@ -45,19 +52,24 @@ from docshelf.cli.shelf import EXIT_PAGES_FAILED, ShelfContext, check_sources, c
 @model_option
 @click.option("--reembed", is_flag=True,
               help="For a pack: embed its chunks with the shelf's model instead of using its vectors.")
+@allow_hosts_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include: tuple[str, ...],
         exclude: tuple[str, ...], max_pages: int | None, max_depth: int | None, concurrency: int, render: str,
         render_concurrency: int, ref: str | None, repo_path: str | None, prefer_llms_full: bool,
         prefer_markdown: bool, include_pdf: bool,
-        enrich: str | None, context: str | None, model: str | None, reembed: bool, as_json: bool) -> None:
+        enrich: str | None, context: str | None, model: str | None, reembed: bool,
+        allow_hosts: str | None, as_json: bool) -> None:
     """Crawl a documentation site, folder or Git repository into the shelf (re-run it to refresh), or add a pack.
 
     Reads HTML, Markdown, text, reStructuredText, Jupyter notebooks, OpenAPI/Swagger
     descriptions (a page per tag) and, with --include-pdf or when named, PDF. A pack (a
     .docshelf file or URL, or NAME in a registry: https://host/shelves/NAME) is added
     without crawling or embedding; a newer pack of the same source replaces it.
+
+    The host you give is trusted; a redirect, sitemap or robots.txt leading elsewhere to a private,
+    loopback, link-local or reserved address is refused unless --allow-hosts names it.
 
     \b
     Example:
@@ -85,16 +97,17 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
         return
     if reembed:
         raise click.UsageError(f"--reembed applies to packs; {url_or_path} is crawled (and embedded) anyway")
+    from docshelf.access import AccessPolicy
     from docshelf.cli.enrich import build_enricher, echo_failures, report_line
     from docshelf.cli.progress import IngestProgress
+    from docshelf.crawl import default_source_name
     from docshelf.crawl.base import CrawlOptions
     from docshelf.crawl.git import is_git_source
     from docshelf.ingest import Ingestor
 
-    from docshelf.crawl import default_source_name
-
     name = source_name or default_source_name(url_or_path)
     with config_errors():
+        access = AccessPolicy.parse(allow_hosts or "")
         enrich, context, model = remembered_enrichment(shelf, name, enrich, context, model)
         existing = shelf.store.get_source(name)
     # A repository's refresh reads the ref and folder it was added with: another ref would be another source.
@@ -114,7 +127,7 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, include:
                                "(a repository URL, git+ssh://…, file://…/repo.git, or a local clone with --ref)")
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
-        ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher)
+        ingestor = Ingestor(shelf.store, shelf.embedder_factory(), progress, enricher, access=access)
         summary = ingestor.add(url_or_path, source=name, options=options)
         remember_enrichment(shelf, name, enrich, context, model)
     if as_json:

@@ -14,7 +14,14 @@ import sys
 import click
 
 from docshelf.cli.ask import model_option
-from docshelf.cli.shelf import EXIT_CONFIG, ShelfContext, config_errors
+from docshelf.cli.shelf import (
+    EXIT_CONFIG,
+    ShelfContext,
+    access_policies,
+    allow_folder_option,
+    allow_hosts_option,
+    config_errors,
+)
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -27,6 +34,24 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def require_token_off_loopback(host: str, token: str | None) -> str | None:
+    """Return the token (None when unset or empty); exit 2 when `host` is reachable from other machines without one."""
+    token = token or None  # DOCSHELF_TOKEN= (set but empty) is no token, not an empty one
+    if not is_loopback(host) and token is None:
+        click.echo(
+            f"Error: --host {host} makes the shelf reachable from other machines; give --token TOKEN "
+            "(or set DOCSHELF_TOKEN), or serve on 127.0.0.1",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
+    return token
+
+
+def loopback_host_names(host: str, token: str | None) -> tuple[str, ...] | None:
+    """Return the Host header names a server without a token answers to (DNS rebinding), None with a token."""
+    return tuple(dict.fromkeys((*LOOPBACK_NAMES, host.strip("[]").lower()))) if token is None else None
 
 
 @click.command()
@@ -47,6 +72,8 @@ def is_loopback(host: str) -> bool:
 @click.option("--read-only", is_flag=True, help="No crawl, refresh or remove, in the UI, the API or MCP.")
 @model_option
 @click.option("--no-mcp", is_flag=True, help="Do not serve MCP streamable HTTP at /mcp.")
+@allow_hosts_option
+@allow_folder_option
 @click.pass_obj
 def serve(
     shelf: ShelfContext,
@@ -56,6 +83,8 @@ def serve(
     read_only: bool,
     model: str | None,
     no_mcp: bool,
+    allow_hosts: str | None,
+    allow_folders: tuple[str, ...],
 ) -> None:
     """Serve the shelf: the web UI at /, the HTTP API under /api (OpenAPI at /docs), MCP at /mcp.
 
@@ -64,22 +93,20 @@ def serve(
         docshelf serve                                   # http://127.0.0.1:8765
         docshelf serve --host 0.0.0.0 --token "$TOKEN"   # reachable from other machines
         docshelf serve --read-only
+        docshelf serve --allow-hosts 10.0.0.0/8 --allow-folder /srv/docs
+
+    Crawls that clients start (API, web UI, MCP) may not reach private, loopback, link-local or
+    reserved addresses, nor read folders, unless --allow-hosts and --allow-folder name them.
     """
-    token = token or None  # DOCSHELF_TOKEN= (set but empty) is no token, not an empty one
-    if not is_loopback(host) and token is None:
-        click.echo(
-            f"Error: --host {host} makes the shelf reachable from other machines; give --token TOKEN "
-            "(or set DOCSHELF_TOKEN), or serve on 127.0.0.1",
-            err=True,
-        )
-        sys.exit(EXIT_CONFIG)
+    token = require_token_off_loopback(host, token)
+    access, folders = access_policies(allow_hosts, allow_folders)
     import uvicorn
 
     from docshelf.server.app import create_app
     from docshelf.server.state import ServerConfig
 
     # Without a token the only guard is the loopback address; refuse other Host names (DNS rebinding).
-    allowed = tuple(dict.fromkeys((*LOOPBACK_NAMES, host.strip("[]").lower()))) if token is None else None
+    allowed = loopback_host_names(host, token)
     config = ServerConfig(
         db=shelf.db,
         embedder=shelf.embedder_name,
@@ -90,6 +117,8 @@ def serve(
         model=model,
         mcp=not no_mcp,
         allowed_hosts=allowed,
+        access=access,
+        folders=folders,
     )
     with config_errors():
         app = create_app(config)

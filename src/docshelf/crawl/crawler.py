@@ -12,6 +12,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from docshelf.access import (
+    AccessDeniedError,
+    AccessPolicy,
+    OriginAuth,
+    guarded_client,
+    redact_url,
+    split_credentials,
+)
 from docshelf.crawl.api_descriptions import split_api_descriptions
 from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, DiscoveryMethod, Fetched, Validators
 from docshelf.crawl.discover import Discovery, split_llms_full
@@ -24,7 +32,7 @@ from docshelf.crawl.render import BrowserUnavailable, Renderer
 from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
 from docshelf.crawl.urls import is_pdf, normalize_url
-from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
+from docshelf.errors import BlockedFetch, ConfigError, CrawlError, FetchError, SkippedPage
 
 SINGLE_DOCUMENT_KINDS = frozenset({"openapi", "pdf", "notebook", "rst"})
 """Kinds of start document that are the whole source: nothing is discovered from them."""
@@ -38,6 +46,7 @@ def crawl(
     client: httpx.AsyncClient | None = None,
     since_commit: str | None = None,
     stored_urls: Iterable[str] = (),
+    access: AccessPolicy | None = None,
 ) -> CrawlRun:
     """Return the crawl of a website, local folder or Git repository as an async iterator of `CrawlOutcome`.
 
@@ -75,12 +84,19 @@ def crawl(
             list (and local files) are then requested conditionally and reported as
             `not_modified` when unchanged. A link-following crawl needs the links of every
             page, so it (like the start page) is always fetched in full.
-        client: the `httpx.AsyncClient` to use (not closed here); by default one is created
-            and closed. Redirects are always followed by the crawler, to check each hop.
+        client: the `httpx.AsyncClient` to use (not closed here; it bypasses `access`); by
+            default one is created and closed. Redirects are always followed by the crawler,
+            to check each hop.
         since_commit: for a Git repository, the commit read last time: only the files changed
             since are read again (see `crawl.git`).
         stored_urls: for a Git repository, the URLs of the pages the source holds: an unchanged
             file keeps the URL (the commit) it was stored under.
+        access: which addresses the crawl may connect to, checked at connect time on every
+            request (`docshelf.access`); by default the CLI's: the start URL's host is trusted,
+            other private, loopback, link-local, multicast or reserved addresses are refused.
+            A refused request is recorded as a failure with reason `blocked: …`. (A Git
+            repository is cloned by the git command: a client's repository URL is checked
+            before the crawl starts, by `AccessPolicy.check_url`, not at connect time.)
 
     An OpenAPI / Swagger document is reported as its pages (`crawl.api_descriptions`); a start
     URL that is one document (an API description, a PDF, a notebook) is the whole crawl. With
@@ -89,17 +105,23 @@ def crawl(
     Raises (from the first iteration step):
         ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist;
             git cannot clone the repository; `render="always"` without a browser.
+        AccessDeniedError: the start page (or a redirect of it) leads to an address `access` refuses.
     """
     report = CrawlReport()
+    policy = access or AccessPolicy.from_env()
     if is_git_source(root, options):
         outcomes = crawl_repository(root, options, report, validators, since_commit, stored_urls)
     elif is_local(root):
-        outcomes = crawl_folder(root, options, report, validators)
+        # A client's folder was allowed, not the places its symlinks lead to.
+        outcomes = crawl_folder(root, options, report, validators, confined=not policy.trust_start)
     else:
-        start = start_url(root)
+        # Credentials in the start URL are sent to its origin only, and kept out of every URL stored or shown.
+        start, credentials = split_credentials(start_url(root))
+        auth = OriginAuth(start, *credentials) if credentials else None
+        policy = policy.for_crawl(start)
         if is_pdf(start):  # a PDF the user names is always read; --include-pdf is about the PDFs a site links to
             options = replace(options, include_pdf=True)
-        outcomes = _crawl_site(start, options, report, validators, client)
+        outcomes = _crawl_site(start, options, report, validators, client, policy, auth)
     return CrawlRun(split_api_descriptions(outcomes), report)
 
 
@@ -168,9 +190,11 @@ async def _crawl_site(
     report: CrawlReport,
     validators: Validators | None,
     client: httpx.AsyncClient | None,
+    policy: AccessPolicy,
+    auth: httpx.Auth | None = None,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
-    async with _http_client(client, options) as http:
+    async with _http_client(client, options, policy, auth) as http:
         site = SiteCrawl(http, start, options, report)
         try:
             await site.check_renderer()
@@ -184,14 +208,15 @@ async def _crawl_site(
 
 @asynccontextmanager
 async def _http_client(
-    client: httpx.AsyncClient | None, options: CrawlOptions
+    client: httpx.AsyncClient | None, options: CrawlOptions, policy: AccessPolicy, auth: httpx.Auth | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Yield `client`, or a new client configured from `options` that is closed afterwards."""
+    """Yield `client`, or a new client configured from `options`, guarded by `policy`, closed afterwards."""
     if client is not None:
         yield client
         return
     headers = {"User-Agent": options.user_agent}
-    async with httpx.AsyncClient(headers=headers, timeout=options.timeout, follow_redirects=False) as own:
+    own = guarded_client(policy, headers=headers, timeout=options.timeout, follow_redirects=False, auth=auth)
+    async with own:
         yield own
 
 
@@ -259,6 +284,8 @@ class SiteCrawl:
                 self._report.complete = True
                 return
         method, pages = await self._discover(first)
+        for blocked in self._blocked_outcomes():
+            yield blocked
         self._report.discovered_by = method
         if method != "links":
             self._loader.validators = validators
@@ -267,7 +294,21 @@ class SiteCrawl:
         async with aclosing(self._fetch_frontier(follow_links=method == "links")) as outcomes:
             async for outcome in outcomes:
                 yield outcome
+        for blocked in self._blocked_outcomes():
+            yield blocked
         self._report.complete = not self._frontier.has_pending()
+
+    def _blocked_outcomes(self) -> list[CrawlOutcome]:
+        """Return a failure for each refused robots.txt, sitemap or llms.txt request not reported yet.
+
+        A refused page is already its own outcome; these requests are not pages, but a refusal
+        is recorded all the same, so the user sees what was blocked and how to allow it.
+        """
+        blocked = []
+        for url, error in self._fetcher.take_blocked().items():
+            if self._frontier.claim(url):
+                blocked.append(CrawlOutcome(url, error=error))
+        return blocked
 
     async def _open(self) -> CrawlOutcome:
         """Return the start page's outcome, and set the scope from where the start URL really is.
@@ -287,14 +328,18 @@ class SiteCrawl:
         self._started += 1
         try:
             reply = await self._loader.fetch(start, self._robots.reason_to_skip, conditional=False)
+        except BlockedFetch as exc:
+            raise AccessDeniedError(f"cannot crawl {redact_url(start)}: {exc.reason}") from exc
         except FetchError as exc:
             if is_unreachable(exc):
-                raise ConfigError(f"cannot reach {start}: {exc.reason} — check the address") from exc
+                raise ConfigError(
+                    f"cannot reach {redact_url(start)}: {exc.reason} — check the address"
+                ) from exc
             return CrawlOutcome(start, error=exc)
         except SkippedPage as exc:
             return CrawlOutcome(start, error=exc)
         if reply.status in (404, 410):
-            raise ConfigError(f"cannot reach {start}: HTTP {reply.status} — check the address")
+            raise ConfigError(f"cannot reach {redact_url(start)}: HTTP {reply.status} — check the address")
         self._frontier.claim(reply.url)
         self._loader.scope = Scope.for_start(reply.url, self._options)
         try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree  # type: ignore[import-untyped]
 
+from docshelf.access import redact_url
 from docshelf.crawl.base import DiscoveryMethod
 from docshelf.crawl.content import looks_binary, media_type
 from docshelf.crawl.fetcher import Fetcher
@@ -117,7 +118,7 @@ class Discovery:
         try:
             reply = await self._fetcher.get(url, check_hop=self._same_host, max_bytes=max_bytes)
         except CrawlError as exc:
-            logger.info("no page list at %s: %s", url, exc.reason)
+            logger.info("no page list at %s: %s", redact_url(url), exc.reason)
             return None
         # Single-page apps answer every path with their HTML shell, which is no llms.txt.
         if reply.status != 200 or (

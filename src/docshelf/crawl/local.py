@@ -62,6 +62,8 @@ async def crawl_folder(
     options: CrawlOptions,
     report: CrawlReport,
     validators: Validators | None = None,
+    *,
+    confined: bool = False,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield one outcome per documentation file under `root`, sorted by path.
 
@@ -70,6 +72,9 @@ async def crawl_folder(
     recursively, skipping hidden folders and files and `node_modules`. Include/exclude
     globs match the path relative to the root or the `file://` URL. A file whose size and
     modification time match the stored ETag is reported as `not_modified`.
+
+    With `confined` (a crawl a client of the server started), a file that is a symlink to a
+    place outside the folder is skipped: the folder was allowed, not what it links to.
 
     Raises:
         ConfigError: `root` does not exist, or is a file of a type docshelf does not read.
@@ -89,6 +94,9 @@ async def crawl_folder(
         if options.max_pages is not None and taken >= options.max_pages:
             return
         taken += 1
+        if confined and not path.resolve().is_relative_to(folder):
+            yield CrawlOutcome(url, error=SkippedPage(url, "a symlink to a file outside the folder"))
+            continue
         yield await asyncio.to_thread(read_document, path, depth, options.max_bytes, validators)
     report.complete = True
 

@@ -37,7 +37,9 @@ from docshelf.shelf_tools import (
     DEFAULT_READ_CHUNKS,
     DEFAULT_READ_TOKENS,
     MAX_K,
+    MAX_OFFSET,
     MAX_PAGE_LIMIT,
+    MAX_QUERY_CHARS,
     MAX_TOKENS,
     MIN_TOKENS,
     NotOnShelfError,
@@ -104,9 +106,9 @@ def list_sources(state: State) -> dict[str, Any]:
 def list_pages(
     state: State,
     name: str,
-    prefix: str | None = None,
+    prefix: Annotated[str | None, Query(max_length=2000)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     return state.tools.list_pages(name, prefix, limit, offset).to_json()
 
@@ -118,8 +120,8 @@ Budget = Annotated[int | None, Query(ge=MIN_TOKENS, le=MAX_TOKENS,
 @router.get("/page", summary="A page's chunks in order (start_chunk, max_chunks), or its Markdown fitted to max_tokens")
 def read_page(
     state: State,
-    url: Annotated[str, Query(min_length=1)],
-    start_chunk: Annotated[int | None, Query(ge=0)] = None,
+    url: Annotated[str, Query(min_length=1, max_length=4000)],
+    start_chunk: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
     max_chunks: Annotated[int, Query(ge=1, le=2 * MAX_K)] = DEFAULT_READ_CHUNKS,
     max_tokens: Budget = None,
     cursor: Annotated[str | None, Query(description="Read on from here: the cursor the previous read returned")] = None,
@@ -137,8 +139,8 @@ def read_page(
 @router.get("/search", summary="Hybrid search: the hits of `docshelf search --json`")
 def search(
     state: State,
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="The query")],
-    source: Annotated[list[str], Query(description="Only these sources (repeatable)")] = [],  # noqa: B006
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query")],
+    source: Annotated[list[str], Query(max_length=50, description="Only these sources (repeatable)")] = [],  # noqa: B006
     k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     mode: Annotated[SearchMode, Query(description=" | ".join(SEARCH_MODES))] = "hybrid",
     max_tokens: Budget = None,
@@ -158,7 +160,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=4000)
     sources: list[str] = Field(
-        default_factory=list, description="Answer only from these sources (all when empty)."
+        default_factory=list, max_length=50, description="Answer only from these sources (all when empty)."
     )
     k: int = Field(8, ge=1, le=MAX_K, description="Passages per search for the passages answer (no model).")
 
@@ -217,7 +219,7 @@ def _export_stream(
     with state.shelf.pool.dedicated() as store:
         access = chunk_access(store)
         buffer = io.BytesIO()
-        writer = RecordWriter(buffer, fmt)  # one writer: it separates records across pages as a file does
+        writer = RecordWriter.for_store(buffer, fmt, store)  # one writer: it separates records as a file does
         for info in export_pages(store, source=source, url=url):
             for stored in stored_chunks(access, info.url):
                 writer.write(stored)
@@ -272,13 +274,13 @@ def upload_pack(state: State, pack: UploadFile, reembed: Annotated[bool, Form()]
 class AddSourceRequest(BaseModel):
     """What to crawl, with the options of `docshelf add`."""
 
-    url: str | None = Field(None, description="The site's root URL (give url or path).")
-    path: str | None = Field(None, description="A folder or file on the server's disk (give url or path).")
+    url: str | None = Field(None, max_length=4000, description="The site's root URL (give url or path).")
+    path: str | None = Field(None, max_length=4000, description="A folder or file on the server's disk (give url or path).")
     source: str | None = Field(
         None, pattern=SOURCE_NAME, description="Source name (default: from the URL or path)."
     )
-    include: list[str] = Field(default_factory=list, description="Only URLs matching one of these globs.")
-    exclude: list[str] = Field(default_factory=list, description="Skip URLs matching these globs.")
+    include: list[str] = Field(default_factory=list, max_length=100, description="Only URLs matching one of these globs.")
+    exclude: list[str] = Field(default_factory=list, max_length=100, description="Skip URLs matching these globs.")
     max_pages: int | None = Field(None, ge=1)
     max_depth: int | None = Field(None, ge=0)
     concurrency: int = Field(8, ge=1, le=64, description="Requests in flight.")
@@ -298,8 +300,8 @@ class AddSourceRequest(BaseModel):
                                          "for a folder give path")
             return self.url
         assert self.path is not None
-        if not (is_local(self.path) and Path(self.path).expanduser().exists()):
-            raise HTTPException(400, f"path {self.path!r} does not exist on the server")
+        if not is_local(self.path):
+            raise HTTPException(400, f"path {self.path!r} is not a folder path; for a website give url")
         return self.path
 
     def options(self) -> CrawlOptions:
@@ -321,6 +323,7 @@ class AddSourceRequest(BaseModel):
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The server is read-only"},
     409: {"model": ErrorBody, "description": "A crawl of that source is already queued or running"},
+    429: {"model": ErrorBody, "description": "As many crawl jobs are queued or running as the server takes"},
 }
 
 
@@ -337,6 +340,11 @@ def _accepted(job: Job, response: Response) -> dict[str, Any]:
 )
 def add_source(state: State, body: AddSourceRequest, response: Response) -> dict[str, Any]:
     root = body.root()
+    if body.path is not None and state.jobs is not None:
+        # The policy first: whether a path exists is not for a client to learn outside the allowed folders.
+        state.jobs.check_root(root)
+        if not Path(root).expanduser().exists():
+            raise HTTPException(400, f"path {body.path!r} does not exist on the server")
     return _accepted(state.add_source(root, body.source, body.options()), response)
 
 
@@ -373,6 +381,16 @@ def list_jobs(state: State) -> dict[str, Any]:
 @router.get("/jobs/{job_id}", summary="A crawl job's progress: pages by status, chunks, embedded")
 def get_job(state: State, job_id: str) -> dict[str, Any]:
     return job_snapshot(_jobs(state).get(job_id))
+
+
+@router.post(
+    "/jobs/{job_id}/resume",
+    status_code=202,
+    responses=WRITE_RESPONSES,
+    summary="Run an interrupted or failed crawl job again under its id; returns the job at once",
+)
+def resume_job(state: State, job_id: str, response: Response) -> dict[str, Any]:
+    return _accepted(state.resume_job(job_id), response)
 
 
 @router.get(

@@ -22,15 +22,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+from docshelf.access import AccessPolicy, FolderPolicy
 from docshelf.cli.shelf import ShelfContext
 from docshelf.crawl import default_source_name
 from docshelf.crawl.base import CrawlOptions
 from docshelf.errors import DocshelfError
-from docshelf.jobs import Job, JobManager
+from docshelf.jobs import MAX_PENDING_JOBS, Job, JobManager
 from docshelf.search import HybridSearcher
 from docshelf.shelf_tools import ShelfTools
 from docshelf.store import POSTGRES_SCHEMES, open_store
@@ -65,6 +66,14 @@ class ServerConfig:
     """Serve MCP streamable HTTP at /mcp (write tools only when not read-only)."""
     allowed_hosts: tuple[str, ...] | None = None
     """Host header names the server answers to (DNS-rebinding guard); None accepts any."""
+    access: AccessPolicy = field(default_factory=AccessPolicy.for_clients)
+    """Where the crawls clients start may connect: no private address unless `--allow-hosts` names it."""
+    folders: FolderPolicy = field(default_factory=FolderPolicy)
+    """The folders clients may have crawled: none unless `--allow-folder` names them."""
+    max_jobs: int = MAX_PENDING_JOBS
+    """Crawl jobs queued or running at once; more get a 429 with Retry-After."""
+    job_journal: Path | None | Literal["default"] = "default"
+    """Where jobs are recorded, so a restart reports the interrupted ones (see `jobs.JobManager`)."""
 
 
 class ReadOnlyError(DocshelfError):
@@ -192,22 +201,45 @@ class ServerState:
             self.shelf.store, HybridSearcher(self.shelf.store, self.shelf.embedder_factory())
         )
         self.jobs: JobManager | None = (
-            None if config.read_only else JobManager(config.db, self.shelf.embedder_factory())
+            None
+            if config.read_only
+            else JobManager(config.db, self.shelf.embedder_factory(), access=config.access,
+                            folders=config.folders, max_pending=config.max_jobs, journal=config.job_journal)
         )
         self._write_lock = threading.Lock()
+        from docshelf.server.auth import LoginThrottle, Sessions
+
+        self.sessions = Sessions()
+        """Signs the login cookies; its secret is drawn at start and again at each logout."""
+        self.login_throttle = LoginThrottle()
 
     def add_source(self, root: str, source: str | None = None, options: CrawlOptions | None = None) -> Job:
         """Start a crawl of `root` into `source` (derived from the root when None); return the job at once.
 
         Raises:
             ReadOnlyError: the server is read-only.
+            AccessDeniedError: the root is a private address or a folder the server may not read.
             SourceBusyError: that source is being crawled already.
+            TooManyJobsError: the server has as many jobs queued or running as it takes.
         """
         jobs = self._writable()
         name = source or default_source_name(root)
         with self._write_lock:
             self._check_idle(jobs, name)
             return jobs.start_add(root, name, options)
+
+    def resume_job(self, job_id: str) -> Job:
+        """Run an interrupted or failed job again; return it.
+
+        Raises:
+            ReadOnlyError: the server is read-only.
+            JobNotFoundError, JobNotResumableError, AccessDeniedError, SourceBusyError, TooManyJobsError.
+        """
+        jobs = self._writable()
+        with self._write_lock:
+            job = jobs.get(job_id)
+            self._check_idle(jobs, job.source)
+            return jobs.resume(job_id)
 
     def refresh_source(self, source: str) -> Job:
         """Start a re-crawl of a source with the root and options it was added with; return the job.

@@ -234,6 +234,11 @@ def _recompute_priors(conn: apsw.Connection) -> None:
             conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (new, url))
 
 
+def m014_record_model(conn: apsw.Connection) -> None:
+    """Keep whether an imported record named its vector's model, so its export says as much (records.py)."""
+    conn.execute("ALTER TABLE record_texts ADD COLUMN embedding_model TEXT")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_page_prior", m002_page_prior),
@@ -246,6 +251,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m009_navigation_by_entries", m009_navigation_by_entries),
     ("m010_inbound_text", m010_inbound_text),
     ("m011_inbound_fts", m011_inbound_fts),
+    ("m014_record_model", m014_record_model),
 ]
 
 

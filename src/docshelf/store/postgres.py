@@ -594,14 +594,17 @@ class PostgresStore:
         """Return a page's chunks in order with embed hash, vector and the record texts kept at import."""
         rows = self._rows(
             f"reading chunks of {url}",
-            _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, c.embedding, r.embedding, r.metadata, ", 1).replace(
+            _CHUNK_SQL.replace(
+                "SELECT ", "SELECT c.embed_hash, c.embedding, r.embedding, r.metadata, r.embedding_model, ", 1
+            ).replace(
                 " FROM site_pages c", " FROM site_pages c LEFT JOIN docshelf_record_texts r ON r.chunk_id = c.id"
             )
             + " WHERE c.url = %s ORDER BY c.chunk_number",
             (url,),
         )
         return [
-            (_chunk(r[4:]), r[0] or "", r[1], {k: v for k, v in (("embedding", r[2]), ("metadata", r[3])) if v})
+            (_chunk(r[5:]), r[0] or "", r[1],
+             {k: v for k, v in (("embedding", r[2]), ("metadata", r[3]), ("embedding_model", r[4])) if v})
             for r in rows
         ]
 
@@ -614,9 +617,10 @@ class PostgresStore:
             )
             if texts:
                 cur.executemany(
-                    """INSERT INTO docshelf_record_texts(chunk_id, embedding, metadata)
-                       SELECT id, %s, %s FROM site_pages WHERE url = %s AND chunk_number = %s""",
-                    [(t.get("embedding"), t.get("metadata"), url, n) for n, t in texts.items()],
+                    """INSERT INTO docshelf_record_texts(chunk_id, embedding, metadata, embedding_model)
+                       SELECT id, %s, %s, %s FROM site_pages WHERE url = %s AND chunk_number = %s""",
+                    [(t.get("embedding"), t.get("metadata"), t.get("embedding_model"), url, n)
+                     for n, t in texts.items()],
                 )
 
         self._run(f"keeping record texts of {url}", write)

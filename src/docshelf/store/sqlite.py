@@ -89,7 +89,7 @@ class SQLiteStore:
             with self.conn:
                 yield
         except apsw.Error as exc:
-            raise StoreError(f"shelf {self.location}: write failed: {exc}") from exc
+            raise StoreError(f"shelf {self.location}: write failed: {_describe(exc)}") from exc
         finally:
             if self._vectors is not None:
                 self._vectors.mark_stale()
@@ -98,7 +98,7 @@ class SQLiteStore:
         try:
             return list(self.conn.execute(sql, params))
         except apsw.Error as exc:
-            raise StoreError(f"shelf {self.location}: query failed: {exc}") from exc
+            raise StoreError(f"shelf {self.location}: query failed: {_describe(exc)}") from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -521,3 +521,12 @@ def _chunk(row: Sequence) -> Chunk:
         context=row[10], enriched_by=row[11], sections=sections_from_json(row[12]),
     )
 
+
+def _describe(exc: apsw.Error) -> str:
+    """Return what a failed statement means for the user; a full disk says what to do."""
+    if isinstance(exc, apsw.FullError):
+        return (
+            "the disk (or the shelf's size limit) is full; the pages stored so far are complete — "
+            "free some space and run the command again to finish"
+        )
+    return str(exc)

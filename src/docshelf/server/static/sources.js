@@ -142,7 +142,7 @@
     const bar = element.querySelector(".job-progress");
     const status = element.querySelector(".job-status");
     element.dataset.status = job.status;
-    if (job.status === "done" || job.status === "failed") {
+    if (job.status === "done" || job.status === "failed" || job.status === "interrupted") {
       bar.max = 1;
       bar.value = 1;
     } else if (job.chunks > 0) {
@@ -161,6 +161,7 @@
     if (job.status === "queued") return "queued: waiting for the crawl before it";
     if (job.status === "running") return `running: ${progress}`;
     if (job.status === "failed") return `failed: ${job.error || "unknown error"}`;
+    if (job.status === "interrupted") return `interrupted: ${job.error || "the server stopped during this crawl"}`;
     const s = job.summary;
     if (!s) return `done: ${progress}`;
     return `done: ${s.pages_ok} pages stored, ${s.pages_unchanged} unchanged, ${s.pages_failed} failed, ` +

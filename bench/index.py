@@ -8,6 +8,14 @@ enrich, embed, store); then the real pipeline (`Ingestor.add`, where they
 overlap) runs end to end in a child process, whose peak RSS is reported.
 The embed-only floor is the same texts through the embedder alone.
 
+Rendered pages beside plain ones (a client-side app and its static build, same pages):
+
+    python bench/index.py --render --pages 60
+
+crawls the static build plainly, then the app with `render="auto"` at each --render-concurrency,
+and prints pages/s for each with the Chromium pool's peak resident memory (all its processes,
+sampled every 50 ms, as PSS: shared pages counted once). Only the crawl is timed (fetch, render); extraction onwards is the same for both.
+
 Large sites, a baseline commit against the work tree:
 
     python bench/index.py --large                                  # django and sqlite, baseline b60759c
@@ -316,15 +324,88 @@ def compare(args: argparse.Namespace) -> None:
     versions = {"baseline": baseline_src(args.baseline), "candidate": Path(args.candidate_src)}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        shelves = Path(args.keep) if args.keep else tmp
+        shelves.mkdir(parents=True, exist_ok=True)
+        if existing := [p.name for s in sites for v in versions if (p := shelves / f"{s}-{v}.db").exists()]:
+            raise SystemExit(f"{shelves} already holds {', '.join(existing)}: indexing into it would be a refresh")
         folder = docroot(tmp / "root", {s: LARGE_SITES[s] for s in sites})
         with serve(folder, port=args.port) as base:
             for site in sites:
-                rows = compare_site(site, base, versions, tmp)
+                rows = compare_site(site, base, versions, shelves)
                 if args.json:
                     for row in rows:
                         print(json.dumps(row))
                 else:
                     print_comparison(site, rows)
+
+
+def app_sites(folder: Path, pages: int) -> tuple[Path, Path]:
+    """Write a client-side app with `pages` pages (tests/fixtures/js_app's, repeated) and its static build."""
+    import html as html_module
+    import shutil
+
+    fixture = REPO / "tests" / "fixtures" / "js_app"
+    app, static = folder / "app", folder / "static"
+    (app / "content").mkdir(parents=True)
+    static.mkdir()
+    shutil.copy(fixture / "index.html", app / "index.html")
+    shutil.copy(fixture / "app.js", app / "app.js")
+    sources = [json.loads((fixture / "content" / f"{n}.json").read_text()) for n in ("index", "install", "gears")]
+    entries = [{"route": "index" if i == 0 else f"page-{i}", "title": f"{sources[i % 3]['title']} {i}"}
+               for i in range(pages)]
+    (app / "content" / "pages.json").write_text(json.dumps(entries))
+    nav = "".join(f'<li><a href="{e["route"]}.html">{e["title"]}</a></li>' for e in entries)
+    for number, entry in enumerate(entries):
+        page = {**sources[number % 3], "title": entry["title"]}
+        (app / "content" / f"{entry['route']}.json").write_text(json.dumps(page))
+        body = "".join(f"<p>{html_module.escape(b.get('text') or b.get('code', ''))}</p>" for b in page["blocks"])
+        (static / f"{entry['route']}.html").write_text(
+            f"<html><head><title>{entry['title']}</title></head><body><nav><ul>{nav}</ul></nav>"
+            f"<main><h1>{entry['title']}</h1>{body}</main></body></html>")
+    return app, static
+
+
+def render_report(pages: int, concurrencies: list[int]) -> None:
+    """Print pages/s of plain and rendered crawls of the same pages, and the browser pool's peak memory."""
+    import threading
+
+    from docshelf.crawl import CrawlOptions, crawl
+    from docshelf.crawl.render import browser_processes, chromium_path, _rss
+
+    async def run(url: str, options: CrawlOptions) -> tuple[int, int, float]:
+        started = time.monotonic()
+        ok = failed = 0
+        async with crawl(url, options) as outcomes:
+            async for outcome in outcomes:
+                ok += outcome.fetched is not None
+                failed += outcome.error is not None
+        return ok, failed, time.monotonic() - started
+
+    def peak_memory(stop: threading.Event, peak: list[int]) -> None:
+        executable = chromium_path()
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], sum(_rss(pid) for pid, _ in browser_processes(executable)))
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        app, static = app_sites(Path(tmp), pages)
+        with serve(static) as static_base, serve(app) as app_base:
+            ok, failed, seconds = asyncio.run(run(f"{static_base}/index.html", CrawlOptions(render="never")))
+            rows.append(("plain (static build)", "-", ok, failed, seconds, None))
+            for concurrency in concurrencies:
+                stop, peak = threading.Event(), [0]
+                sampler = threading.Thread(target=peak_memory, args=(stop, peak), daemon=True)
+                sampler.start()
+                options = CrawlOptions(render="auto", render_concurrency=concurrency)
+                ok, failed, seconds = asyncio.run(run(f"{app_base}/", options))
+                stop.set()
+                sampler.join()
+                rows.append(("rendered (client-side app)", str(concurrency), ok, failed, seconds, peak[0]))
+    print(f"\n{pages} pages, plain vs rendered (crawl only)\n")
+    print(f"{'crawl':28} {'render pool':>11} {'pages':>6} {'failed':>6} {'seconds':>8} {'pages/s':>8} {'pool peak PSS':>14}")
+    for name, concurrency, ok, failed, seconds, peak in rows:
+        memory = f"{peak / 2**20:.0f} MB" if peak is not None else "-"
+        print(f"{name:28} {concurrency:>11} {ok:>6} {failed:>6} {seconds:>8.2f} {ok / seconds:>8.1f} {memory:>14}")
 
 
 def main() -> None:
@@ -336,11 +417,18 @@ def main() -> None:
     parser.add_argument("--sites", default="django,sqlite", help=f"comma-separated, of {', '.join(LARGE_SITES)} (--large)")
     parser.add_argument("--port", type=int, default=8765, help="port of the docs server (--large)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON lines (--large)")
+    parser.add_argument("--keep", metavar="DIR", help="write the shelves to DIR/<site>-<version>.db and keep them "
+                        "(--large; e.g. to score them with bench/retrieval.py --db)")
+    parser.add_argument("--render", action="store_true", help="plain vs rendered pages/s and the browser's memory")
+    parser.add_argument("--pages", type=int, default=60, help="pages of the app (--render)")
+    parser.add_argument("--render-concurrency", default="1,2,4", help="comma-separated pool sizes (--render)")
     parser.add_argument("--e2e-child", nargs=2, metavar=("URL", "DB"), help=argparse.SUPPRESS)
     parser.add_argument("--large-child", nargs=3, metavar=("URL", "DB", "SITE"), help=argparse.SUPPRESS)
     parser.add_argument("--main-text", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.e2e_child:
+    if args.render:
+        render_report(args.pages, [int(n) for n in args.render_concurrency.split(",")])
+    elif args.e2e_child:
         end_to_end(*args.e2e_child)
     elif args.large_child:
         large_child(*args.large_child, main_text=args.main_text)

@@ -21,7 +21,6 @@ import argparse
 import importlib
 import importlib.util
 import json
-import statistics
 import sys
 import tempfile
 import time

@@ -2,6 +2,11 @@
 
     python bench/serve_load.py                              # 60 s each for 1 and 20 clients
     python bench/serve_load.py --duration 20 --clients 1 4 20
+    python bench/serve_load.py --clients 50 --while-crawling /usr/share/doc/python3-doc/html
+
+With `--while-crawling FOLDER` the server is writable and a crawl job of FOLDER writes to the
+same shelf while the clients search (tests/server/test_load.py runs that scenario on a small
+shelf and requires 0 errors).
 
 The shelf: `--db` (default bench/out/dev.db, the dev-set shelf of the retrieval benchmark) when
 it holds at least `--min-chunks` embedded chunks; otherwise the script builds it with
@@ -121,21 +126,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
-    """Start `docshelf serve` on 127.0.0.1 and return once it answers."""
+def start_server(db: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
+    """Start `docshelf serve` on 127.0.0.1 (read-only unless `flags` are given) and return once it answers."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "docshelf",
-            "--db",
-            str(db),
-            "serve",
-            "--port",
-            str(port),
-            "--read-only",
-            "--no-mcp",
-        ],
+        [sys.executable, "-m", "docshelf", "--db", str(db), "serve", "--port", str(port), "--no-mcp",
+         *(flags or ("--read-only",))],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -192,7 +187,7 @@ async def http_clients(base: str, clients: int, seconds: float, queries: list[st
 
 def in_process(db: Path, seconds: float, queries: list[str], seed: int) -> Run:
     """Run the same searches by calling the library directly, one caller: the cost without HTTP."""
-    from docshelf.cli_shelf import ShelfContext
+    from docshelf.cli.shelf import ShelfContext
     from docshelf.search import HybridSearcher
 
     shelf = ShelfContext(str(db), None)
@@ -209,6 +204,20 @@ def in_process(db: Path, seconds: float, queries: list[str], seed: int) -> Run:
         run.latencies.append(time.perf_counter() - started)
     shelf.store.close()
     return run
+
+
+def start_crawl(base: str, folder: Path) -> str:
+    """Start a crawl job of `folder` on the server; return its id."""
+    source = f"load-{int(time.time())}"
+    response = httpx.post(f"{base}/api/sources", json={"path": str(folder), "source": source}, timeout=30)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def crawl_progress(base: str, job_id: str) -> str:
+    """Return how far a crawl job got, in words."""
+    job = httpx.get(f"{base}/api/jobs/{job_id}", timeout=30).json()
+    return f"{job['pages_done']} pages, {job['status']}"
 
 
 def report(runs: list[Run], chunks: int) -> str:
@@ -233,6 +242,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 20])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-baseline", action="store_true", help="Skip the in-process baseline row.")
+    parser.add_argument("--while-crawling", type=Path, metavar="FOLDER",
+                        help="Crawl this folder into the same shelf (a server job) while the clients search.")
     args = parser.parse_args()
 
     ensure_shelf(args.db, args.site, args.min_chunks)
@@ -240,7 +251,8 @@ def main() -> None:
     chunks = embedded_chunks(copy)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(copy, port)
+    crawl = args.while_crawling
+    server = start_server(copy, port, *(("--allow-folder", str(crawl)) if crawl else ()))
     try:
         rng = random.Random(args.seed)
         queries = load_queries(base, rng)
@@ -249,7 +261,11 @@ def main() -> None:
         print(f"{len(queries)} queries; {args.duration:.0f}s per scenario", file=sys.stderr)
         runs: list[Run] = []
         for clients in args.clients:
-            runs.append(asyncio.run(http_clients(base, clients, args.duration, queries, args.seed)))
+            job = start_crawl(base, crawl) if crawl else None
+            run = asyncio.run(http_clients(base, clients, args.duration, queries, args.seed))
+            if job is not None:
+                run.label = f"HTTP GET /api/search while a crawl writes ({crawl_progress(base, job)})"
+            runs.append(run)
             print(runs[-1].row(), file=sys.stderr)
     finally:
         server.terminate()

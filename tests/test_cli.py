@@ -94,6 +94,27 @@ def test_pages_show_rm(served: Server, shelf: str) -> None:
     assert json.loads(out) == []
 
 
+def test_show_max_tokens_reads_the_page_with_cursors(served: Server, shelf: str) -> None:
+    from docshelf.budget.tokens import get_token_counter
+
+    url, cursor, text, calls = served.url("/docs/streaming.html"), None, "", 0
+    markdown = SQLiteStore(shelf).get_page_markdown(url)
+    while True:
+        code, out, _ = run("--db", shelf, "show", url, "--max-tokens", "100", "--json", *(["--cursor", cursor] if cursor else []))
+        part = json.loads(out)
+        assert code == 0 and part["tokens"] <= 100 and get_token_counter().count(part["content"]) < 100
+        text, cursor, calls = text + (markdown.encode()[part["start"]:part["end"]]).decode(), part["cursor"], calls + 1
+        if cursor is None:
+            break
+    assert text == markdown and calls > 1
+    code, out, err = run("--db", shelf, "show", url, "--max-tokens", "100")
+    assert code == 0 and out.strip() and "--cursor" in err
+    code, _, err = run("--db", shelf, "show", url, "--max-tokens", "100", "--cursor", "12:nothash0")
+    assert code == 2 and "changed since cursor" in err
+    code, _, err = run("--db", shelf, "show", url, "--chunk", "0", "--max-tokens", "100")
+    assert code == 2 and "--chunk shows one chunk" in err
+
+
 def test_human_output(shelf: str) -> None:
     code, out, _ = run("--db", shelf, "search", "configure retries and timeouts", "-k", "2")
     assert code == 0 and "Configuration" in out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from test_ingest import write_site
 from docshelf.embed import get_embedder
 from docshelf.enrich import chunk_title
 from docshelf.enrich_llm import PROMPT_MAX_CHARS, ChunkEnrichment, LLMEnricher, cleaned, prompt_text
-from docshelf.ingest import Ingestor, chunk_embedding_text, text_hash
+from docshelf.ingest import Ingestor, chunk_embedding_text
 from docshelf.models import Chunk, Enrichment, Source
 from docshelf.store.base import Store
 

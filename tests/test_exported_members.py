@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import subprocess
 import sys
+
+import pytest
 
 import docshelf
 
 
 def test_every_exported_name_resolves() -> None:
     for name in docshelf.__all__:
-        assert getattr(docshelf, name) is not None
+        if name == "__version__":
+            assert docshelf.__version__ == importlib.metadata.version("docshelf")
+            continue
+        value = getattr(docshelf, name)
+        # The very object its module defines, under the name it is exported as (no stand-in, no alias).
+        assert value is getattr(importlib.import_module(docshelf._EXPORTS[name]), name)
+        assert getattr(value, "__name__", None) == name, name
+    assert sorted(docshelf._EXPORTS) == sorted(set(docshelf.__all__) - {"__version__"})
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        docshelf.nope  # noqa: B018
 
 
 def test_import_loads_no_model_runtime() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from docshelf.access import AccessPolicy, FolderPolicy
 from docshelf.embed import get_embedder
 from docshelf.jobs import Job, JobManager, JobNotFoundError
 from docshelf.shelf_tools import NotOnShelfError
@@ -25,7 +26,7 @@ def wait(jobs: JobManager, job: Job, timeout: float = 60) -> Job:
 
 
 def test_a_crawl_job_runs_to_completion_and_a_refresh_skips_unchanged_pages(db_path: Path) -> None:
-    jobs = JobManager(str(db_path), lambda: get_embedder(None))
+    jobs = JobManager(str(db_path), lambda: get_embedder(None), access=AccessPolicy.for_clients("127.0.0.1"))
     with Server(SPHINX) as server:
         job = jobs.start_add(server.url("/"), source="widgets")
         assert job.status in ("queued", "running") and len(job.id) == 12  # returned at once
@@ -45,7 +46,7 @@ def test_a_crawl_job_runs_to_completion_and_a_refresh_skips_unchanged_pages(db_p
 
 
 def test_a_failing_job_ends_failed_with_its_error(db_path: Path, tmp_path: Path) -> None:
-    jobs = JobManager(str(db_path), lambda: get_embedder(None))
+    jobs = JobManager(str(db_path), lambda: get_embedder(None), folders=FolderPolicy.of([tmp_path]))
     done = wait(jobs, jobs.start_add(str(tmp_path / "no-such-folder"), source="ghost"))
     assert done.status == "failed" and done.error and done.finished_at
 
@@ -63,7 +64,7 @@ def test_unknown_jobs_and_sources_are_clear_errors(db_path: Path) -> None:
 def test_refresh_every_queues_a_refresh_of_each_stale_version_one_at_a_time(db_path: Path) -> None:
     from datetime import timedelta
 
-    jobs = JobManager(str(db_path), lambda: get_embedder(None))
+    jobs = JobManager(str(db_path), lambda: get_embedder(None), access=AccessPolicy.for_clients("127.0.0.1"))
     with Server(SPHINX) as server:
         assert wait(jobs, jobs.start_add(server.url("/"), source="widgets")).status == "done"
         stop = jobs.refresh_every(timedelta(seconds=1), check_every=0.1)

@@ -16,6 +16,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from docshelf.budget.tokens import get_token_counter
 from servers import Server
 from test_shelf_tools import SPHINX, build_widgets_shelf
 
@@ -45,10 +46,14 @@ def test_stdio_read_tools_search_and_page_through_a_long_page(db: str) -> None:
         async with stdio(db) as client:
             tools = (await client.list_tools()).tools
             assert sorted(t.name for t in tools) == READ_TOOLS  # no write tools without --allow-write
-            assert "cite" in next(t for t in tools if t.name == "search_docs").description
+            descriptions = {t.name: t.description for t in tools}
+            assert "cite" in descriptions["search_docs"] and "max_tokens" in descriptions["search_docs"]
+            assert "cursor" in descriptions["read_page"] and "around" in descriptions["read_page"]
+            counter = get_token_counter()
 
-            found = await client.call_tool("search_docs", {"query": "WIDGETS_CACHE_TTL", "k": 3})
-            assert not found.is_error
+            found = await client.call_tool("search_docs", {"query": "WIDGETS_CACHE_TTL", "max_tokens": 400})
+            assert not found.is_error and counter.count(text(found)) <= 400
+            assert "more passages matched" in text(found)
             urls = re.findall(r"<(http[^>]+)>", text(found))
             assert urls[0].split("#")[0].endswith("/configuration.html") and "#" in urls[0]
             assert re.search(r"> · widgets · fetched \d{4}-\d\d-\d\d, changed \d{4}-\d\d-\d\d · chunk", text(found))
@@ -56,16 +61,21 @@ def test_stdio_read_tools_search_and_page_through_a_long_page(db: str) -> None:
                                                                  "version": "9.9"})
             assert versionless.is_error and "no version '9.9'" in text(versionless)
 
-            page, start, numbers = urls[0].split("#")[0], 0, []
-            while True:  # follow the paging hint to the end of the page
-                window = text(await client.call_tool("read_page", {"url": page, "start_chunk": start,
-                                                                   "max_chunks": 4}))
-                numbers += [int(n) for n in re.findall(r" · chunk (\d+)\n", window)]
-                hint = re.search(r"start_chunk=(\d+)\)", window)
+            page, cursor, offsets = urls[0].split("#")[0], None, []
+            while True:  # follow the cursors to the end of the page, each read within its budget
+                args = {"url": page, "max_tokens": 150} | ({"cursor": cursor} if cursor else {})
+                window = text(await client.call_tool("read_page", args))
+                assert counter.count(window) <= 150
+                hint = re.search(r"cursor='(\d+):(\w+)'\)", window)
                 if hint is None:
+                    assert "[End of page.]" in window
                     break
-                start = int(hint.group(1))
-            assert numbers == list(range(len(numbers))) and len(numbers) > 4  # every chunk once, over windows
+                cursor = f"{hint.group(1)}:{hint.group(2)}"
+                offsets.append(int(hint.group(1)))
+            assert offsets == sorted(set(offsets)) and len(offsets) > 2  # several reads, always moving on
+
+            around = text(await client.call_tool("read_page", {"url": urls[0], "around": 1, "max_tokens": 800}))
+            assert "#" + urls[0].split("#")[1] in around and counter.count(around) <= 800
 
             listed = text(await client.call_tool("list_pages", {"source": "widgets", "limit": 2}))
             assert "Pages 1–2 of 4" in listed and "offset=2" in listed
@@ -84,7 +94,7 @@ def test_stdio_write_tools_run_a_crawl_job_to_completion(db: str, tmp_path: Path
     shutil.copy(db, copy)
 
     async def session(site: str) -> None:
-        async with stdio(str(copy), "--allow-write") as client:
+        async with stdio(str(copy), "--allow-write", "--allow-hosts", "127.0.0.1") as client:
             assert sorted(t.name for t in (await client.list_tools()).tools) == sorted(READ_TOOLS + WRITE_TOOLS)
             started = text(await client.call_tool("add_source", {"url": site, "source": "mirror"}))
             job_id = re.search(r"Started job (\w+)", started).group(1)

@@ -18,6 +18,7 @@ from docshelf.records import (
     RecordDimensionError,
     RecordFormatError,
     RecordJSONError,
+    RecordModelError,
     export_records,
     import_records,
     read_record_file,
@@ -50,7 +51,11 @@ def export_bytes(store, **options) -> bytes:
 def test_seed_round_trips_byte_for_byte(shelf_location: str, tmp_path: Path) -> None:
     store = open_shelf(shelf_location)
     try:
-        summary = import_records(store, [SEED])
+        [refused] = import_records(store, [SEED]).errors  # the file does not say which model made its vectors
+        assert isinstance(refused, RecordModelError) and str(refused).startswith(f"{SEED}:1: the 1536-dim embedding")
+        assert "--model (perhaps openai:text-embedding-3-small)" in str(refused) and "--reembed" in str(refused)
+        assert store.embedder_identity() is None and store.get_page(SEED_URL) is None
+        summary = import_records(store, [SEED], model="openai:text-embedding-3-small")
         assert (summary.records, summary.errors, summary.model) == (1, [], "openai:text-embedding-3-small")
         assert store.embedder_identity() == ("openai:text-embedding-3-small", 1536)
         [chunk] = store.get_chunks(SEED_URL)
@@ -66,7 +71,7 @@ def test_seed_round_trips_byte_for_byte(shelf_location: str, tmp_path: Path) -> 
 
 def test_seed_round_trips_through_the_cli(shelf_location: str, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["--db", shelf_location, "import", str(SEED)])
+    result = runner.invoke(cli, ["--db", shelf_location, "import", str(SEED), "--model", "openai:text-embedding-3-small"])
     assert result.exit_code == 0, result.output
     assert "openai:text-embedding-3-small" in result.output and "--mode bm25" in result.output
     out = tmp_path / "exported.txt"
@@ -79,7 +84,7 @@ def test_seed_round_trips_through_the_cli(shelf_location: str, tmp_path: Path) -
 
 def test_an_imported_openai_shelf_searches_by_bm25(tmp_path: Path) -> None:
     store = open_shelf(str(tmp_path / "shelf.db"))
-    import_records(store, [SEED])
+    import_records(store, [SEED], model="openai:text-embedding-3-small")
     searcher = HybridSearcher(store, lambda: pytest.fail("bm25 needs no embedder"))
     [hit] = searcher.search("message_history model_settings", mode="bm25", k=1)
     assert (hit.page_url, hit.chunk_number) == (SEED_URL, 21)
@@ -103,7 +108,7 @@ def test_several_records_round_trip(shelf_location: str, tmp_path: Path) -> None
     store = open_shelf(shelf_location)
     try:
         store.bind_embedder("test:model", 8)
-        summary = import_records(store, [source])
+        summary = import_records(store, [source], model="test:model")
         assert (summary.records, summary.pages, summary.errors) == (5, 3, [])
         packed = store.get_chunks("http://a.test/two")[0]
         assert packed.heading_path == ["Guide", "Install"]
@@ -126,12 +131,12 @@ def test_texts_the_values_cannot_reproduce_are_kept(shelf_location: str, tmp_pat
     store = open_shelf(shelf_location)
     try:
         store.bind_embedder("test:model", 8)
-        assert import_records(store, [source]).errors == []
+        assert import_records(store, [source], model="test:model").errors == []
         assert export_bytes(store) == source.read_bytes()
         # the chunk's own text is kept only while it matches: a changed chunk exports its new values
         single = tmp_path / "changed.txt"
         single.write_bytes(record("http://a.test/p", 1, "y", embedding="[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]").encode())
-        import_records(store, [single])
+        import_records(store, [single], model="test:model")
         assert export_bytes(store).decode().endswith(single.read_text())
     finally:
         store.close()
@@ -141,12 +146,12 @@ def test_jsonl_round_trips_and_converts_back_to_records(shelf_location: str, tmp
     store = open_shelf(shelf_location)
     second = open_shelf(str(tmp_path / "second.db"))
     try:
-        import_records(store, [SEED])
+        import_records(store, [SEED], model="openai:text-embedding-3-small")
         jsonl = tmp_path / "seed.jsonl"
         export_records(store, jsonl, fmt="jsonl")
         line = json.loads(jsonl.read_bytes())
         assert line["session_id"] == "pydantic_ai_docs" and len(line["embedding"]) == 1536
-        assert import_records(second, [jsonl]).errors == []
+        assert import_records(second, [jsonl], model="openai:text-embedding-3-small").errors == []
         assert export_bytes(second, fmt="jsonl") == jsonl.read_bytes()
         assert export_bytes(second) == SEED.read_bytes()
     finally:
@@ -190,7 +195,7 @@ def test_bad_records_are_reported_with_file_and_line_and_skipped(shelf_location:
     try:
         store.bind_embedder("test:model", 8)
         store.upsert_source(Source(name="s", root="http://a.test/"))
-        summary = import_records(store, [source])
+        summary = import_records(store, [source], model="test:model")
         found = [(type(e), e.line) for e in summary.errors]
         assert found == [
             (RecordFormatError, 21), (RecordFormatError, 22), (RecordJSONError, 38), (RecordJSONError, 50),
@@ -217,14 +222,68 @@ def test_cli_import_lists_bad_records_and_exits_1(tmp_path: Path) -> None:
     assert "imported 1 records" in result.stdout
 
 
-def test_a_new_shelf_refuses_vectors_of_an_unknown_model(tmp_path: Path) -> None:
+def test_a_vector_whose_model_is_not_named_is_refused_not_guessed(tmp_path: Path) -> None:
     source = tmp_path / "r.txt"
     source.write_text(record("http://a.test/x", 0, "x", embedding="[0.6, 0.8]"))
     store = open_shelf(str(tmp_path / "s.db"))
     [error] = import_records(store, [source]).errors
-    assert isinstance(error, RecordDimensionError) and "--reembed" in str(error)
+    assert isinstance(error, RecordModelError) and "--model" in str(error) and "--reembed" in str(error)
     assert store.embedder_identity() is None
+    store.bind_embedder("local:all-MiniLM-L6-v2", 2)  # a shelf with a model does not lend it to the record either
+    [error] = import_records(store, [source]).errors
+    assert isinstance(error, RecordModelError)
     store.close()
+
+
+def test_a_record_of_another_model_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "r.txt"
+    source.write_text(record("http://a.test/x", 0, "x", embedding="[0.6, 0.8]", extra="embedding_model: test:a\n"))
+    store = open_shelf(str(tmp_path / "s.db"))
+    store.bind_embedder("test:b", 2)
+    [error] = import_records(store, [source]).errors
+    assert isinstance(error, RecordModelError) and "is of test:a; this shelf holds vectors of test:b" in str(error)
+    [error] = import_records(store, [source], model="test:c").errors
+    assert "embedding_model test:a is not --model test:c" in str(error)
+    [error] = import_records(store, [source], model="test:b").errors  # --model does not override what a record says
+    assert isinstance(error, RecordModelError)
+    wrong_size = tmp_path / "w.txt"
+    wrong_size.write_text(record("http://a.test/y", 0, "y", embedding="[0.6, 0.8, 0.0]", extra="embedding_model: test:b\n"))
+    [error] = import_records(store, [wrong_size]).errors
+    assert isinstance(error, RecordDimensionError)
+    assert store.get_page("http://a.test/x") is None and store.get_page("http://a.test/y") is None
+    store.close()
+
+
+def test_an_export_names_the_model_and_imports_without_being_told(tmp_path: Path) -> None:
+    source = tmp_path / "r.txt"
+    source.write_text(record("http://a.test/x", 0, "x", embedding="[0.6, 0.8]"))
+    store = open_shelf(str(tmp_path / "s.db"))
+    store.bind_embedder("test:model", 2)
+    page, chunks, hashes, crawled_source = _crawled_page()
+    store.upsert_source(crawled_source)
+    store.replace_page(page, chunks, hashes)
+    store.store_embeddings({"h0": np.asarray([0.6, 0.8], dtype=np.float32)})
+    exported = export_bytes(store)
+    assert b"\nembedding_model: test:model\n" in exported
+    assert json.loads(export_bytes(store, fmt="jsonl"))["embedding_model"] == "test:model"
+    store.close()
+    again = tmp_path / "again.txt"
+    again.write_bytes(exported)
+    other = open_shelf(str(tmp_path / "other.db"))
+    summary = import_records(other, [again])  # no --model: the file says
+    assert summary.errors == [] and other.embedder_identity() == ("test:model", 2)
+    assert export_bytes(other) == exported
+    other.close()
+
+
+def _crawled_page():
+    from docshelf.models import Chunk, Page
+
+    page = Page(url="http://a.test/crawled", source="s", title="T", markdown="crawled text", content_hash="c")
+    chunk = Chunk(url=page.url, source="s", chunk_number=0, title="T", summary="S", content="crawled text",
+                  metadata={"source": "s"}, updated_dt="2025-01-01T00:00:00")
+    store_source = Source(name="s", root="http://a.test/")
+    return page, [chunk], ["h0"], store_source
 
 
 def test_folders_are_read_recursively_and_other_files_reported(tmp_path: Path) -> None:
@@ -252,7 +311,7 @@ def test_the_reader_streams(tmp_path: Path) -> None:
 
 def test_export_to_a_folder(tmp_path: Path) -> None:
     store = open_shelf(str(tmp_path / "s.db"))
-    import_records(store, [SEED])
+    import_records(store, [SEED], model="openai:text-embedding-3-small")
     out = tmp_path / "out"
     out.mkdir()
     assert export_records(store, out) == 1

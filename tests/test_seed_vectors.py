@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -24,14 +25,34 @@ def seed_vector() -> list[float]:
     return json.loads(line.partition(":")[2])
 
 
+def other_vector(seed: int) -> list[float]:
+    """Return a random unit vector of the seed's size, the same for the same seed (another page's embedding)."""
+    v = np.random.default_rng(seed).standard_normal(1536)
+    return [round(float(x), 8) for x in v / np.linalg.norm(v)]
+
+
+OTHER_PAGES = {f"https://ai.pydantic.dev/api/other-{n}/": other_vector(n) for n in range(5)}
+
+
+def other_records(path: Path) -> Path:
+    """Write five records of other pages, each with its own vector, beside the seed; return the file."""
+    records = [
+        f"---\nurl: {url}\nsession_id: pydantic_ai_docs\nchunk_number: 0\ntitle: Other {n}\nsummary: other page {n}\n"
+        f"embedding: {json.dumps(vector)}\nmetadata : {{}}\nupdated_dt: 2025-03-14T10:14:19.386694\n---\nOther page {n}."
+        for n, (url, vector) in enumerate(OTHER_PAGES.items())
+    ]
+    path.write_text("\n".join(records))
+    return path
+
+
 class Gateway(ThreadingHTTPServer):
-    """An OpenAI-compatible gateway on 127.0.0.1 that embeds every text as `vector` and logs the model asked."""
+    """An OpenAI-compatible gateway on 127.0.0.1 that embeds each known text as its vector and logs the model asked."""
 
     daemon_threads = True
 
-    def __init__(self, vector: list[float]) -> None:
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
         super().__init__(("127.0.0.1", 0), GatewayHandler)
-        self.vector = vector
+        self.vectors = vectors
         self.models: list[str] = []
 
 
@@ -41,7 +62,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.models.append(body["model"])
-        data = [{"object": "embedding", "index": i, "embedding": self.server.vector} for i in range(len(body["input"]))]
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": self.server.vectors[text]} for i, text in enumerate(texts)]
         payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -55,7 +77,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gateway() -> Iterator[Gateway]:
-    server = Gateway(seed_vector())
+    server = Gateway({"run function parameters": seed_vector(), "the third other page": OTHER_PAGES[
+        "https://ai.pydantic.dev/api/other-3/"]})
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
@@ -68,14 +91,18 @@ def test_seed_shelf_is_vector_searchable_through_a_compatible_gateway(
 ) -> None:
     db = str(tmp_path / "seed.db")
     runner = CliRunner()
-    assert runner.invoke(cli, ["--db", db, "import", str(SEED)]).exit_code == 0
+    others = other_records(tmp_path / "others.txt")
+    imported = runner.invoke(cli, ["--db", db, "import", str(SEED), str(others), "--model", "openai:text-embedding-3-small"])
+    assert imported.exit_code == 0, imported.output
     host, port = gateway.server_address[:2]
     monkeypatch.setenv("DOCSHELF_EMBED_BASE_URL", f"http://{host}:{port}/v1")
     monkeypatch.setenv("DOCSHELF_EMBED_API_KEY", "sk-gateway")
 
-    result = runner.invoke(cli, ["--db", db, "search", "run function parameters", "--mode", "vector", "--json"])
-
-    assert result.exit_code == 0, result.output
-    [hit] = json.loads(result.stdout)
-    assert hit["url"].startswith(SEED_URL) and hit["chunk_number"] == 21
-    assert gateway.models == ["text-embedding-3-small"]
+    # Six chunks, six vectors: the query's vector must pick out its own page, whichever it is.
+    for query, url in (("run function parameters", SEED_URL), ("the third other page", "https://ai.pydantic.dev/api/other-3/")):
+        result = runner.invoke(cli, ["--db", db, "search", query, "--mode", "vector", "-k", "6", "--json"])
+        assert result.exit_code == 0, result.output
+        hits = json.loads(result.stdout)
+        assert len(hits) == 6 and hits[0]["url"].startswith(url), [h["url"] for h in hits]
+        assert hits[0]["score"] > hits[1]["score"]
+    assert gateway.models == ["text-embedding-3-small"] * 2

@@ -37,6 +37,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCSHELF_TOKEN", None,
             "Token `docshelf serve` requires of every request (Bearer header or the login form); needed to serve "
             "on any address but 127.0.0.1."),
+    Setting("DOCSHELF_CONTEXT_TOKENIZER", "o200k_base",
+            "Tokenizer that counts the tokens of answers against an agent's budget (max_tokens): o200k_base "
+            "(bundled, offline) or hf:/path/to/tokenizer.json."),
+    Setting("DOCSHELF_ALLOW_HOSTS", None,
+            "Private networks and host names crawls may reach, e.g. 10.0.0.0/8,docs.internal (--allow-hosts). "
+            "Unset: `serve` and `mcp` refuse every private address for crawls their clients start, and "
+            "`add` only trusts the host it was given."),
     Setting("DOCSHELF_ENRICH_CONCURRENCY", "4",
             "Model requests in flight at once while `add --enrich llm` or `enrich` writes titles and summaries."),
 )

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from docshelf.chunk import chunk_markdown
 from docshelf.crawl import crawl, default_source_name
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, Fetched
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, Fetched
 from docshelf.dedup import NearDuplicates
 from docshelf.embed.base import Embedder
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
@@ -37,10 +37,13 @@ from docshelf.store.base import NOT_EMBEDDED, Store
 from docshelf.versions import source_key, split_key
 
 if TYPE_CHECKING:
+    from docshelf.access import AccessPolicy
     from docshelf.enrich_llm import LLMEnricher
 
-EMBED_BATCH = 64
-"""Chunks handed to the embedder at once (it sorts and sub-batches them by length)."""
+EMBED_BATCH = 256
+"""Chunks handed to the embedder at once (it sorts and sub-batches them by length, a remote one by request
+size). Between two calls the embedder's threads wait while vectors are stored and the next chunks read,
+and at the end of a call one thread may wait for the other's last batch: fewer, larger calls wait less."""
 
 ENRICH_BATCH = 32
 """Chunks read from the shelf and handed to the model enricher at once (it bounds the requests in flight)."""
@@ -98,6 +101,8 @@ class IngestSummary:
     failures: list[dict[str, str]] = field(default_factory=list)
     enrichment: dict[str, Any] | None = None
     """The model enricher's report (`EnrichReport.to_json()`), when titles were written by a model."""
+    commit: str | None = None
+    """For a Git repository: the commit the source now holds."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,7 +135,7 @@ def build_chunks(fetched: Fetched, source: str, settings: IndexSettings = IndexS
     Raises:
         ExtractError: the document has no content worth storing.
     """
-    extracted = extract_document(fetched.text, fetched.kind, fetched.url)
+    extracted = extract_document(fetched.text, fetched.kind, fetched.url, fetched.data)
     sections = chunk_markdown(extracted.markdown, max_tokens=settings.chunk_tokens, pack=settings.pack_sections)
     if not sections:
         raise ExtractError(fetched.url, "empty page")
@@ -234,11 +239,15 @@ class Ingestor:
         enricher: has a model rewrite the titles and summaries of the sources added or enriched;
             None keeps the extractive ones.
         settings: what is chunked and embedded.
+        access: the addresses crawls may connect to (`docshelf.access`); None: the CLI's default,
+            which trusts each start URL's host and refuses other private addresses.
     """
 
     def __init__(self, store: Store, embedder: Callable[[], Embedder], progress: Progress | None = None,
-                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings()) -> None:
+                 enricher: LLMEnricher | None = None, settings: IndexSettings = IndexSettings(),
+                 access: AccessPolicy | None = None) -> None:
         self.store = store
+        self.access = access
         self.settings = settings
         self._embedder_factory = embedder
         self._embedder: Embedder | None = None
@@ -263,14 +272,20 @@ class Ingestor:
         """
         return asyncio.run(self.add_async(root, source=source, options=options, version=version, packages=packages))
 
-    async def source_for(self, root: str, source: str | None = None, version: str | None = None) -> str:
+    async def source_for(self, root: str, source: str | None = None, version: str | None = None,
+                         options: CrawlOptions | None = None) -> str:
         """Return the key (`name@version`) a crawl of `root` is stored under.
 
         `source` may be `name` or `name@version`; `version=""` means unversioned. Without a version: the version of the source
         already added from this root (a refresh), else the version the site states
         (docshelf.crawl.version), else unversioned. A default name leaves out the URL's version segment.
+        A Git repository (`options` tell a local clone with a ref) states none the shelf reads: unversioned.
+        The site is asked through the shelf's access policy (`self.access`), as the crawl is.
         """
-        from docshelf.crawl.version import detect_site, without_version
+        from docshelf.access import AccessPolicy, guarded_client
+        from docshelf.crawl.git import is_git_source
+        from docshelf.crawl.local import is_local
+        from docshelf.crawl.version import USER_AGENT, detect_site, without_version
 
         name, stated = split_key(source) if source else (default_source_name(without_version(root)), "")
         if version or stated:
@@ -281,7 +296,15 @@ class Ingestor:
                      if s.source.base_name == name and s.source.root == root]
         if same_root:
             return same_root[0]
-        site = await detect_site(root)
+        if is_git_source(root, options):
+            return name
+        if is_local(root):
+            site = await detect_site(root)
+        else:
+            policy = (self.access or AccessPolicy.from_env()).for_crawl(root if "://" in root else f"https://{root}")
+            async with guarded_client(policy, timeout=20.0, follow_redirects=True,
+                                      headers={"User-Agent": USER_AGENT}) as client:
+                site = await detect_site(root, client)
         if site.project:  # the project the site documents is a package name to match a project's dependencies by
             self._site_projects[root] = site.project
         return source_key(name, site.version)
@@ -292,7 +315,7 @@ class Ingestor:
     ) -> IngestSummary:
         started = time.monotonic()
         self.embedder()  # fail fast on a model mismatch, before any network
-        name = await self.source_for(root, source, version)
+        name = await self.source_for(root, source, version, options)
         existing = self.store.get_source(name)
         stored_options = _options_json(options) | _kept_options(existing)
         stated = [self._site_projects[root].lower()] if root in self._site_projects and existing is None else []
@@ -306,9 +329,10 @@ class Ingestor:
         known = self.store.page_states(name)
         changes = _ChangeLog(name, refresh=existing is not None)
         stages = _Stages(self.enricher is not None)
+        since = (existing.options.get(GIT_OPTION) or {}).get("commit") if existing else None
         async with stages.running(self._enrich_pending(name, stages), self._embed_pending(name, summary, stages)):
-            seen = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks, duplicates,
-                                                changes)
+            seen, report = await self._crawl_into_shelf(root, name, options, known, summary, stages.new_chunks,
+                                                        duplicates, changes, since)
             if seen is not None:
                 gone = [url for url in known if url not in seen]
                 summary.pages_removed = self.store.remove_pages(name, gone) if gone else 0
@@ -317,6 +341,12 @@ class Ingestor:
             attach_inbound_text(self.store, name)
         if self.enricher is not None:
             summary.enrichment = self.enricher.report.to_json()
+        if report.commit is not None:
+            # Recorded only after a complete crawl: the next refresh diffs from the commit whose files are all stored.
+            previous = (existing.options.get(GIT_OPTION) if existing else None) or {}
+            commit = report.commit if seen is not None else previous.get("commit")
+            stored_options[GIT_OPTION] = {"ref": report.ref, "commit": commit}
+            summary.commit = commit
         summary.shared_vectors = duplicates.shared if duplicates is not None else 0
         if changes.entries:
             self.store.record_changes(changes.entries)
@@ -329,9 +359,9 @@ class Ingestor:
 
     async def _crawl_into_shelf(
         self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event,
-        duplicates: NearDuplicates | None, changes: _ChangeLog,
-    ) -> set[str] | None:
-        """Store every crawled page; return the URLs seen when the crawl was complete, else None."""
+        duplicates: NearDuplicates | None, changes: _ChangeLog, since_commit: str | None = None,
+    ) -> tuple[set[str] | None, CrawlReport]:
+        """Store every crawled page; return the URLs seen when the crawl was complete (else None), and its report."""
 
         def validators(url: str) -> tuple[str | None, str | None] | None:
             info = known.get(url)
@@ -341,15 +371,19 @@ class Ingestor:
 
         seen: set[str] = set()
         links = self.store.page_links(name)
-        crawler = crawl(root, options, validators=validators, known_links=links.get)
-        async for outcome in crawler:
-            seen.add(outcome.url)
-            status = self._store_outcome(outcome, name, known, summary, duplicates, changes)
-            self.progress.page(outcome.url, status)
-            if status == "ok":
-                wake.set()
-            await asyncio.sleep(0)  # let the embedder pick up work between pages
-        return seen if getattr(crawler, "complete", False) else None
+        crawler = crawl(root, options, validators=validators, since_commit=since_commit, stored_urls=known.keys(),
+                        access=self.access, known_links=links.get)
+        # `async with`: a failed write (a full disk, a lost database) stops the fetches in flight before it
+        # propagates, rather than leaving them to be torn down half-connected when the event loop closes.
+        async with crawler:
+            async for outcome in crawler:
+                seen.add(outcome.url)
+                status = self._store_outcome(outcome, name, known, summary, duplicates, changes)
+                self.progress.page(outcome.url, status)
+                if status == "ok":
+                    wake.set()
+                await asyncio.sleep(0)  # let the embedder pick up work between pages
+        return (seen if crawler.complete else None), crawler.report
 
     def _store_outcome(
         self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary, duplicates: NearDuplicates | None,
@@ -557,11 +591,15 @@ ENRICH_OPTION = "enrich"
 """Key of a source's options holding how its chunks are enriched ({"model", "context"}), set by `docshelf add`."""
 
 
+GIT_OPTION = "git"
+"""Key of a source's options holding the Git ref and commit it was read at ({"ref", "commit"})."""
+
+
 def _kept_options(existing: Source | None) -> dict[str, Any]:
     """Return the options of a source that are not crawl options and outlive a refresh."""
-    if existing is None or ENRICH_OPTION not in existing.options:
+    if existing is None:
         return {}
-    return {ENRICH_OPTION: existing.options[ENRICH_OPTION]}
+    return {key: existing.options[key] for key in (ENRICH_OPTION, GIT_OPTION) if key in existing.options}
 
 
 def _options_json(options: CrawlOptions) -> dict[str, Any]:

@@ -16,9 +16,16 @@ A record file holds one or more records back to back, each::
 
 A record starts at a `---` line followed by its `url:` line; its content runs
 to the next such pair (the newline before that `---` separates, it is not
-content) or to the end of the file. docshelf adds `heading_path:` and
-`anchor:` after `updated_dt:` when a chunk has them. JSONL holds one object
-per chunk with the same field names plus `content`.
+content) or to the end of the file. docshelf adds `embedding_model:` (the
+model that made the vector, e.g. `local:all-MiniLM-L6-v2`), `heading_path:`
+and `anchor:` after `updated_dt:` when a chunk has them. JSONL holds one
+object per chunk with the same field names plus `content`.
+
+Import never guesses a vector's model from its dimension: a record names it
+(`embedding_model`), or `--model` names it for a file that does not, or
+`--reembed` drops the vectors and embeds the chunks with the shelf's model.
+A record imported without `embedding_model` is exported without it, so a
+file round-trips byte for byte.
 
 Readers stream (one record in memory) and yield a `RecordError` with file and
 line for a bad record instead of stopping, so the good records of a file are
@@ -53,10 +60,13 @@ MODELS_BY_DIM: dict[int, str] = {
     1536: "openai:text-embedding-3-small",  # the origin's model (hard-coded in its crawler)
     384: "local:all-MiniLM-L6-v2",  # docshelf's default, for records exported by docshelf
 }
-"""The model a new shelf is bound to when records bring vectors of this dimension (records do not name it)."""
+"""The likely model of vectors of this dimension: adopted for the origin's PostgreSQL table (whose crawler
+hard-coded its model), and named as a suggestion when an import must be told the model with --model."""
 
 HEADER_FIELDS = ("url", "session_id", "chunk_number", "title", "summary", "embedding", "metadata", "updated_dt")
-OPTIONAL_FIELDS = ("heading_path", "anchor", "sections")
+OPTIONAL_FIELDS = ("embedding_model", "heading_path", "anchor", "sections")
+MODEL_ABSENT = "(not named)"
+"""The kept text of `embedding_model` for a record that had none: its export leaves the field out too."""
 REEMBED_BATCH = 64
 
 
@@ -83,6 +93,10 @@ class RecordDimensionError(RecordError):
     """The embedding's dimension is not the shelf's (or belongs to no model docshelf can name)."""
 
 
+class RecordModelError(RecordError):
+    """The vector's model is not named, or is not the shelf's."""
+
+
 class DuplicateRecordError(RecordError):
     """A second record for the same (url, chunk_number) in one import."""
 
@@ -99,6 +113,8 @@ class Record:
     """Original texts the writer would not reproduce from the values (usually empty)."""
     path: str
     line: int
+    model: str | None = None
+    """The model that made the vector, when the record names it (`embedding_model`)."""
 
 
 def render_embedding(vector: np.ndarray | None) -> str:
@@ -147,8 +163,21 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
 
 
-def format_record(stored: StoredChunk) -> str:
-    """Return one record's text, from its opening `---` to the end of its content (no final newline)."""
+def model_of(stored: StoredChunk, model: str | None) -> str | None:
+    """Return the `embedding_model` to write for a chunk: the shelf's `model` when it has a vector, unless the
+    record it was imported from named none."""
+    if stored.vector is None or stored.texts.get("embedding_model") == MODEL_ABSENT:
+        return None
+    return model
+
+
+def format_record(stored: StoredChunk, model: str | None = None) -> str:
+    """Return one record's text, from its opening `---` to the end of its content (no final newline).
+
+    Args:
+        stored: the chunk with its vector and kept texts.
+        model: the shelf's embedding model, written as `embedding_model:` beside a vector.
+    """
     chunk = stored.chunk
     lines = [
         "---",
@@ -161,6 +190,8 @@ def format_record(stored: StoredChunk) -> str:
         f"metadata : {metadata_text(stored)}",  # the origin's spelling, space before the colon
         f"updated_dt: {_one_line(chunk.updated_dt or '')}",
     ]
+    if (named := model_of(stored, model)) is not None:
+        lines.append(f"embedding_model: {_one_line(named)}")
     if chunk.heading_path:
         lines.append(f"heading_path: {json.dumps(chunk.heading_path, ensure_ascii=False)}")
     if chunk.anchor:
@@ -171,8 +202,8 @@ def format_record(stored: StoredChunk) -> str:
     return "\n".join(lines) + "\n" + chunk.content
 
 
-def format_jsonl(stored: StoredChunk) -> str:
-    """Return one chunk as a JSONL line (without the newline)."""
+def format_jsonl(stored: StoredChunk, model: str | None = None) -> str:
+    """Return one chunk as a JSONL line (without the newline), naming the shelf's `model` beside a vector."""
     chunk = stored.chunk
     obj: dict[str, Any] = {
         "url": chunk.url,
@@ -184,6 +215,8 @@ def format_jsonl(stored: StoredChunk) -> str:
         "metadata": chunk.metadata,
         "updated_dt": chunk.updated_dt,
     }
+    if (named := model_of(stored, model)) is not None:
+        obj["embedding_model"] = named
     if chunk.heading_path:
         obj["heading_path"] = chunk.heading_path
     if chunk.anchor:
@@ -202,20 +235,33 @@ def _embedding_value(stored: StoredChunk) -> list[float] | None:
 
 
 class RecordWriter:
-    """Writes records or JSONL lines to a binary stream, separating records as the reader expects."""
+    """Writes records or JSONL lines to a binary stream, separating records as the reader expects.
 
-    def __init__(self, fp: BinaryIO, fmt: RecordFormat = "record") -> None:
+    Args:
+        fp: the binary stream.
+        fmt: "record" or "jsonl".
+        model: the shelf's embedding model, named beside every vector (see `model_of`).
+    """
+
+    def __init__(self, fp: BinaryIO, fmt: RecordFormat = "record", model: str | None = None) -> None:
         self.fp = fp
         self.fmt = fmt
+        self.model = model
         self.count = 0
+
+    @classmethod
+    def for_store(cls, fp: BinaryIO, fmt: RecordFormat, store: Store) -> RecordWriter:
+        """Return a writer that names the embedding model of `store`."""
+        identity = store.embedder_identity()
+        return cls(fp, fmt, identity[0] if identity else None)
 
     def write(self, stored: StoredChunk) -> None:
         if self.fmt == "jsonl":
-            self.fp.write((format_jsonl(stored) + "\n").encode("utf-8"))
+            self.fp.write((format_jsonl(stored, self.model) + "\n").encode("utf-8"))
         else:
             # The newline goes before every record but the first, so a file of
             # one record ends exactly where its content ends.
-            self.fp.write((("\n" if self.count else "") + format_record(stored)).encode("utf-8"))
+            self.fp.write((("\n" if self.count else "") + format_record(stored, self.model)).encode("utf-8"))
         self.count += 1
 
 
@@ -302,8 +348,8 @@ def _read_one(lines: _Lines, path: str) -> Record | RecordError:
 
 def _header_field(line: str | None, fields: dict[str, Any], path: str, number: int) -> tuple[str, str] | RecordError:
     """Return (name, text) of a header line, or the RecordError saying why it is not one."""
-    if line is None:
-        return RecordFormatError(path, number, "the header has no closing '---' line")
+    if line is None:  # the file ended inside the header: name its last line, not one past it
+        return RecordFormatError(path, number - 1, "the header has no closing '---' line before the end of the file")
     match = _FIELD.match(line)
     if match is None:
         return RecordFormatError(
@@ -334,7 +380,15 @@ def _build_record(fields: dict[str, tuple[str, int]], content: str, path: str, s
         )
         if text != rendered
     }
-    return Record(_chunk(values, content), vector, texts, path, start)
+    return _with_model(Record(_chunk(values, content), vector, texts, path, start), values.get("embedding_model"))
+
+
+def _with_model(record: Record, model: str | None) -> Record:
+    """Return `record` naming its vector's model, or remembering that it named none (for the round trip)."""
+    record.model = model
+    if model is None and record.vector is not None:
+        record.texts["embedding_model"] = MODEL_ABSENT
+    return record
 
 
 def _parse_field(name: str, text: str, path: str, line: int) -> Any:
@@ -347,6 +401,8 @@ def _parse_field(name: str, text: str, path: str, line: int) -> Any:
         return _json_field(name, _json(text, name, path, line), path, line)
     if name == "url" and not text:
         raise RecordFormatError(path, line, "url is empty")
+    if name == "embedding_model" and not text.strip():
+        raise RecordFormatError(path, line, "embedding_model is empty (leave the field out, or name the model)")
     return text
 
 
@@ -426,13 +482,15 @@ def _jsonl_record(raw: bytes, path: str, number: int) -> Record | RecordError:
     vector = values["embedding"]
     original = json.dumps(obj["embedding"])
     texts = {"embedding": original} if original != render_embedding(vector) else {}
-    return Record(_chunk(values, obj["content"]), vector, texts, path, number)
+    return _with_model(Record(_chunk(values, obj["content"]), vector, texts, path, number), obj.get("embedding_model"))
 
 
 def _jsonl_values(obj: dict[str, Any], path: str, number: int) -> dict[str, Any]:
     for name in ("url", "session_id", "title", "summary", "content"):
         if not isinstance(obj[name], str):
             raise RecordFormatError(path, number, f"{name} must be a string")
+    if "embedding_model" in obj and (not isinstance(obj["embedding_model"], str) or not obj["embedding_model"].strip()):
+        raise RecordFormatError(path, number, "embedding_model must be a model name, e.g. local:all-MiniLM-L6-v2")
     if not obj["url"]:
         raise RecordFormatError(path, number, "url is empty")
     if not isinstance(obj["chunk_number"], int) or isinstance(obj["chunk_number"], bool) or obj["chunk_number"] < 0:
@@ -509,11 +567,12 @@ def vector_hash(vector: np.ndarray) -> str:
 class _Importer:
     """Writes records page by page: records of one URL that arrive together are written together."""
 
-    def __init__(self, store: Store, source: str | None, reembed: bool) -> None:
+    def __init__(self, store: Store, source: str | None, reembed: bool, model: str | None = None) -> None:
         self.store = store
         self.access: ChunkAccess = chunk_access(store)
         self.source = source
         self.reembed = reembed
+        self.model = model
         self.identity = store.embedder_identity()
         self.summary = ImportSummary()
         self.seen: dict[tuple[str, int], str] = {}
@@ -543,21 +602,38 @@ class _Importer:
             return DuplicateRecordError(
                 record.path, record.line, f"chunk {chunk.chunk_number} of {chunk.url} again (first at {first})"
             )
-        if record.vector is None or self.reembed:
+        if self.reembed:
+            record.vector = None  # dropped: the shelf's own model embeds the chunk
+            record.texts.pop("embedding_model", None)
+            record.texts.pop("embedding", None)
             return None
-        return self._check_dimension(record, record.vector.size)
+        if record.vector is None:
+            return None
+        return self._check_model(record, record.vector.size)
 
-    def _check_dimension(self, record: Record, dim: int) -> RecordError | None:
+    def _check_model(self, record: Record, dim: int) -> RecordError | None:
+        """Return why the record's vector cannot join the shelf's (unnamed model, another model or dimension)."""
+        model = record.model or self.model
+        if model is None:
+            likely = MODELS_BY_DIM.get(dim)
+            return RecordModelError(
+                record.path, record.line,
+                f"the {dim}-dim embedding does not say which model made it; name it with --model"
+                + (f" (perhaps {likely})" if likely else "") + ", or import with --reembed to embed the chunks again",
+            )
+        if record.model is not None and self.model is not None and record.model != self.model:
+            return RecordModelError(
+                record.path, record.line, f"embedding_model {record.model} is not --model {self.model}"
+            )
         if self.identity is None:
-            model = MODELS_BY_DIM.get(dim)
-            if model is None:
-                return RecordDimensionError(
-                    record.path, record.line,
-                    f"{dim}-dim embedding of a model docshelf cannot name; import with --reembed, "
-                    "or into a shelf already built with that model",
-                )
             self.store.bind_embedder(model, dim)
             self.identity = (model, dim)
+        if self.identity[0] != model:
+            return RecordModelError(
+                record.path, record.line,
+                f"the embedding is of {model}; this shelf holds vectors of {self.identity[0]}: "
+                "import with --reembed, or into another shelf",
+            )
         if self.identity[1] != dim:
             return RecordDimensionError(
                 record.path, record.line,
@@ -625,6 +701,7 @@ def import_records(
     source: str | None = None,
     reembed: bool = False,
     embedder: Callable[[], Embedder] | None = None,
+    model: str | None = None,
 ) -> ImportSummary:
     """Import record and JSONL files (or folders of them) into `store`; return what was imported.
 
@@ -632,25 +709,26 @@ def import_records(
         store: the shelf.
         paths: files and folders; folders are read recursively.
         source: put every record under this source instead of its `session_id`.
-        reembed: ignore the records' vectors and embed the chunks with `embedder`.
+        reembed: drop the records' vectors and embed the chunks with `embedder`.
         embedder: factory for the shelf's embedder (needed with `reembed`).
+        model: the model of the vectors of records that do not name one (`embedding_model`).
 
     Bad records are collected in `errors` (file and line); the rest is imported.
-    A new shelf is bound to the model of the records' vectors (by dimension,
-    see MODELS_BY_DIM), or to the embedder's model with `reembed`.
+    A new shelf is bound to the model the records (or `model`) name, or to the
+    embedder's model with `reembed`; a vector whose model nobody names is an error.
     """
-    model: Embedder | None = None
+    reembedder: Embedder | None = None
     if reembed:
         if embedder is None:
             raise ConfigError("import --reembed needs an embedder")
-        model = embedder()
-        store.bind_embedder(model.model_id, model.dim)
-    importer = _Importer(store, source, reembed)
+        reembedder = embedder()
+        store.bind_embedder(reembedder.model_id, reembedder.dim)
+    importer = _Importer(store, source, reembed, model)
     for item in read_records(paths):
         importer.add(item)
     importer.flush()
-    if model is not None:
-        importer.summary.embedded = _embed_pending(store, model, sorted(importer.sources))
+    if reembedder is not None:
+        importer.summary.embedded = _embed_pending(store, reembedder, sorted(importer.sources))
     identity = store.embedder_identity()
     importer.summary.model = identity[0] if identity else None
     return importer.summary
@@ -711,23 +789,29 @@ def export_records(
     """
     access = chunk_access(store)
     pages = export_pages(store, source=source, url=url)
+    identity = store.embedder_identity()
+    model = identity[0] if identity else None
     if isinstance(out, Path) and out.is_dir():
-        return _export_to_folder(access, pages, out, fmt)
+        return _export_to_folder(access, pages, out, fmt, model)
     if isinstance(out, Path):
         with out.open("wb") as fp:
-            return _export_to_stream(access, pages, fp, fmt)
-    return _export_to_stream(access, pages, out, fmt)
+            return _export_to_stream(access, pages, fp, fmt, model)
+    return _export_to_stream(access, pages, out, fmt, model)
 
 
-def _export_to_stream(access: ChunkAccess, pages: Iterable[PageInfo], fp: BinaryIO, fmt: RecordFormat) -> int:
-    writer = RecordWriter(fp, fmt)
+def _export_to_stream(
+    access: ChunkAccess, pages: Iterable[PageInfo], fp: BinaryIO, fmt: RecordFormat, model: str | None
+) -> int:
+    writer = RecordWriter(fp, fmt, model)
     for info in pages:
         for stored in stored_chunks(access, info.url):
             writer.write(stored)
     return writer.count
 
 
-def _export_to_folder(access: ChunkAccess, pages: Iterable[PageInfo], folder: Path, fmt: RecordFormat) -> int:
+def _export_to_folder(
+    access: ChunkAccess, pages: Iterable[PageInfo], folder: Path, fmt: RecordFormat, model: str | None
+) -> int:
     count = 0
     open_source: tuple[str, BinaryIO, RecordWriter] | None = None
     try:
@@ -739,13 +823,13 @@ def _export_to_folder(access: ChunkAccess, pages: Iterable[PageInfo], folder: Pa
                 target = folder / _file_name(info.source) / (_file_name(info.url) + ".txt")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with target.open("wb") as fp:
-                    count += _write_all(RecordWriter(fp, fmt), chunks)
+                    count += _write_all(RecordWriter(fp, fmt, model), chunks)
                 continue
             if open_source is None or open_source[0] != info.source:
                 if open_source is not None:
                     open_source[1].close()
                 fp = (folder / (_file_name(info.source) + ".jsonl")).open("wb")
-                open_source = (info.source, fp, RecordWriter(fp, fmt))
+                open_source = (info.source, fp, RecordWriter(fp, fmt, model))
             count += _write_all(open_source[2], chunks)
     finally:
         if open_source is not None:

@@ -43,7 +43,8 @@ class StoredChunk:
     vector: np.ndarray | None = None
     """float32, as stored; None while the chunk waits for its embedding."""
     texts: dict[str, str] = field(default_factory=dict)
-    """Original record texts ("embedding", "metadata") kept at import, when the values alone cannot reproduce them."""
+    """Original record texts ("embedding", "metadata") kept at import, when the values alone cannot reproduce them;
+    "embedding_model" is `records.MODEL_ABSENT` for a record that did not name its vector's model."""
 
 
 StoredRow = tuple[Chunk, str, "np.ndarray | None", dict[str, str]]
@@ -102,8 +103,9 @@ class SQLiteChunkAccess:
             self.store.conn.execute("DELETE FROM record_texts WHERE url = ?", (url,))
             for number, kept in texts.items():
                 self.store.conn.execute(
-                    "INSERT INTO record_texts(url, chunk_number, embedding, metadata) VALUES (?, ?, ?, ?)",
-                    (url, number, kept.get("embedding"), kept.get("metadata")),
+                    "INSERT INTO record_texts(url, chunk_number, embedding, metadata, embedding_model)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (url, number, kept.get("embedding"), kept.get("metadata"), kept.get("embedding_model")),
                 )
 
     def _vector(self, chunk_id: int) -> np.ndarray | None:
@@ -111,8 +113,13 @@ class SQLiteChunkAccess:
         return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
 
     def _texts(self, url: str) -> dict[int, dict[str, str]]:
-        rows = self._query("SELECT chunk_number, embedding, metadata FROM record_texts WHERE url = ?", (url,))
-        return {n: {k: v for k, v in (("embedding", e), ("metadata", m)) if v} for n, e, m in rows}
+        rows = self._query(
+            "SELECT chunk_number, embedding, metadata, embedding_model FROM record_texts WHERE url = ?", (url,)
+        )
+        return {
+            n: {k: v for k, v in (("embedding", e), ("metadata", m), ("embedding_model", model)) if v}
+            for n, e, m, model in rows
+        }
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:

@@ -20,16 +20,28 @@ from docshelf.crawl.content import content_kind, decode, header_charset, looks_b
         ("application/octet-stream", "https://h/a.markdown", "markdown"),
         ("text/plain", "https://h/a.txt", "text"),
         (None, "https://h/a.md", "markdown"),
-        (None, "https://h/a.rst", "text"),
+        (None, "https://h/a.rst", "rst"),
+        ("text/x-rst", "https://h/a", "rst"),
+        ("text/plain", "https://h/a.rst", "rst"),
+        ("application/octet-stream", "https://h/a.ipynb", "notebook"),
+        ("application/json", "https://h/a.ipynb", "notebook"),
+        ("application/yaml", "https://h/openapi", "openapi"),
+        ("text/plain", "https://h/openapi.yml", "openapi"),
         (None, "https://h/a/", "html"),
         ("application/pdf", "https://h/a", None),
         ("application/octet-stream", "https://h/a.bin", None),
         ("image/png", "https://h/a.md", None),
-        ("application/json", "https://h/a", None),
+        ("application/json", "https://h/a", "openapi"),  # the OpenAPI reader skips JSON that is not one
     ],
 )
 def test_content_kind(content_type, url, kind):
     assert content_kind(content_type, url) == kind
+
+
+def test_pdfs_are_read_only_when_included():
+    assert content_kind("application/pdf", "https://h/a", include_pdf=True) == "pdf"
+    assert content_kind("application/octet-stream", "https://h/a.pdf", include_pdf=True) == "pdf"
+    assert content_kind("application/pdf", "https://h/a.pdf") is None
 
 
 def test_header_charset():

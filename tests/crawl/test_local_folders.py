@@ -53,7 +53,7 @@ def test_folder_is_read_recursively_sorted_and_filtered(docs: Path, crawl_all):
     assert (run.discovered_by, run.complete) == ("folder", True)
     pages = {url: outcome for url, outcome in zip(relative([o.url for o in outcomes], docs), outcomes)}
     assert [pages[name].fetched.kind for name in ("api.rst", "guide/intro.html", "index.md", "readme.markdown")] == [
-        "text", "html", "markdown", "markdown",
+        "rst", "html", "markdown", "markdown",
     ]  # fmt: skip
     assert pages["guide/deep/notes.txt"].fetched.depth == 2
     assert pages["index.md"].fetched.links == ["https://example.invalid/"]

@@ -44,7 +44,7 @@ def test_normalize_url_rejects_a_bad_port():
 
 @pytest.mark.parametrize(
     ("url", "asset"),
-    [("https://h/logo.PNG", True), ("https://h/manual.pdf", True), ("https://h/site.css", True),
+    [("https://h/logo.PNG", True), ("https://h/manual.pdf", False), ("https://h/site.css", True),
      ("https://h/a.html", False), ("https://h/a/", False), ("https://h/page.md", False), ("https://h/v1.2/", False)],
 )  # fmt: skip
 def test_is_asset(url, asset):
@@ -72,6 +72,12 @@ def test_scope():
     assert scope.accepts("http://docs.example.com:8000/en/stable/api.html")
     assert not scope.accepts("http://docs.example.com:8000/en/stable/changelog.html")
     assert not scope.accepts("http://docs.example.com:8000/en/stable/logo.png")
+    assert not scope.accepts("http://docs.example.com:8000/en/stable/manual.pdf")
+
+
+def test_scope_takes_pdfs_only_when_asked():
+    scope = Scope.for_start("http://docs.example.com/en/", CrawlOptions(include_pdf=True))
+    assert scope.accepts("http://docs.example.com/en/manual.pdf")
 
 
 def test_include_globs_match_the_full_url():

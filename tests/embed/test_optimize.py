@@ -56,7 +56,7 @@ def test_the_cache_is_built_once_then_reused(docshelf_home: Path, builds: list[b
     first = LocalMiniLM()
     first.embed_query("text")
     assert first.optimized
-    assert builds == [False]
+    assert builds == [True]  # the default: the int8 graph
     model, sidecar = cached(docshelf_home)
     assert sidecar.read_text().split() == [hashlib.sha256(model.read_bytes()).hexdigest(), model.name]
     before = model.stat()
@@ -64,7 +64,7 @@ def test_the_cache_is_built_once_then_reused(docshelf_home: Path, builds: list[b
     second = LocalMiniLM()
     second.embed_query("text")
     assert second.optimized
-    assert builds == [False]
+    assert builds == [True]
     after = model.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert not list((docshelf_home / "models").glob(".*.tmp"))  # no temporary file left behind
@@ -75,7 +75,7 @@ def test_the_cache_is_named_by_source_onnxruntime_and_recipe(docshelf_home: Path
 
     LocalMiniLM().embed_query("text")
     model, _ = cached(docshelf_home)
-    key = f"{local.MODEL_SHA256[:16]}.ort-{onnxruntime.__version__}.r{optimize.RECIPE}.exact"
+    key = f"{local.MODEL_SHA256[:16]}.ort-{onnxruntime.__version__}.r{optimize.RECIPE}.int8"
     assert model.name == f"all-MiniLM-L6-v2.{key}.onnx"
 
 
@@ -109,7 +109,7 @@ def test_a_damaged_cache_is_rebuilt(
     embedder = LocalMiniLM()
     embedder.embed_query("text")
     assert embedder.optimized
-    assert builds == [False, False]
+    assert builds == [True, True]
     assert model.read_bytes() == good  # the rewrite is deterministic
     assert sidecar.read_text().split()[0] == hashlib.sha256(good).hexdigest()
 

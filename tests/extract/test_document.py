@@ -89,8 +89,8 @@ def test_empty_markdown_raises() -> None:
 
 
 def test_unknown_kind_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="pdf"):
-        extract_document("x", "pdf", URL)
+    with pytest.raises(ValueError, match="docx"):
+        extract_document("x", "docx", URL)
 
 
 def test_headings_whose_text_is_their_permalink_are_kept() -> None:

@@ -25,6 +25,7 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
+from docshelf.access import AccessPolicy, FolderPolicy
 from docshelf.answer import answer_with_passages
 from docshelf.cli import cli
 from docshelf.llm import ResolvedModel
@@ -35,6 +36,8 @@ from servers import Server
 models.ALLOW_MODEL_REQUESTS = False
 
 MKDOCS = Path(__file__).parents[1] / "fixtures" / "sites" / "mkdocs"
+LOCAL_SITES = AccessPolicy.for_clients("127.0.0.1")
+"""The test sites run on 127.0.0.1, which a server refuses to crawl unless the operator allows it."""
 Client = Callable[..., TestClient]
 
 
@@ -137,6 +140,27 @@ def test_read_page_in_windows_and_from_an_anchor(client: TestClient, widgets_she
         client.get("/api/page", params={"url": url, "max_chunks": 0}), 400, "bad_request", "max_chunks"
     )
     assert_error(client.get("/api/page"), 400, "bad_request", "query parameter url: Field required")
+
+
+def test_read_page_and_search_within_a_token_budget(client: TestClient, widgets_shelf: tuple[Path, str]) -> None:
+    _, base = widgets_shelf
+    url = f"{base}/configuration.html"
+    end, cursor = 0, None
+    while True:
+        part = client.get("/api/page", params={"url": url, "max_tokens": 120} | ({"cursor": cursor} if cursor else {}))
+        part = part.json()
+        assert part["tokens"] <= 120 and part["max_tokens"] == 120 and part["start"] == end < part["end"]
+        end, cursor = part["end"], part["cursor"]
+        if cursor is None:
+            break
+    assert part["end"] == part["total"] > 1000
+    around = client.get("/api/page", params={"url": f"{url}#settings-reference", "around": 1, "max_tokens": 2000}).json()
+    assert "{#settings-reference}" in around["content"]
+
+    found = client.get("/api/search", params={"q": "WIDGETS_CACHE_TTL", "max_tokens": 300}).json()
+    assert found["tokens"] <= 300 and found["more"] > 0 and found["passages"]
+    assert_error(client.get("/api/search", params={"q": "x", "max_tokens": 10}), 400, "bad_request", "max_tokens")
+    assert_error(client.get("/api/page", params={"url": url, "cursor": "nope"}), 404, "not_found", "not one read_page gave")
 
 
 def test_search_returns_the_hits_of_the_cli(client: TestClient, shelf_copy: Path) -> None:
@@ -309,8 +333,10 @@ def test_export_streams_the_bytes_of_the_cli(client: TestClient, shelf_copy: Pat
         lines = response.text.splitlines()
         assert len(lines) == client.get("/api/sources").json()["sources"][0]["chunks"]
         assert all(len(json.loads(line)["embedding"]) == 384 for line in lines)
+        assert {json.loads(line)["embedding_model"] for line in lines} == {"local:all-MiniLM-L6-v2"}
     else:
         assert response.text.startswith("---\nurl: ")
+        assert "\nembedding_model: local:all-MiniLM-L6-v2\n" in response.text
 
 
 def test_export_of_one_page_and_its_errors(
@@ -368,7 +394,7 @@ def wait_done(http: httpx.Client, job_id: str, timeout: float = 120) -> dict[str
 def test_a_crawl_job_is_followed_to_completion_over_sse(shelf_copy: Path) -> None:
     with (
         Server(MKDOCS) as site,
-        live_server(ServerConfig(db=str(shelf_copy))) as base,
+        live_server(ServerConfig(db=str(shelf_copy), access=LOCAL_SITES)) as base,
         httpx.Client(base_url=base) as http,
     ):
         started = http.post("/api/sources", json={"url": site.url("/"), "source": "mk", "max_pages": 50})
@@ -413,7 +439,7 @@ def test_a_crawl_job_is_followed_to_completion_over_sse(shelf_copy: Path) -> Non
 def test_a_crawl_job_survives_the_client_going_away(shelf_copy: Path) -> None:
     with (
         Server(MKDOCS) as site,
-        live_server(ServerConfig(db=str(shelf_copy))) as base,
+        live_server(ServerConfig(db=str(shelf_copy), access=LOCAL_SITES)) as base,
         httpx.Client(base_url=base) as http,
     ):
         job = http.post("/api/sources", json={"url": site.url("/"), "source": "mk"}).json()
@@ -428,7 +454,7 @@ def test_a_folder_is_crawled_from_its_path(make_client: Client, tmp_path: Path) 
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "tides.md").write_text("# Tides\n\nThe flood tide turns every six hours and twelve minutes.\n")
-    client = make_client()
+    client = make_client(folders=FolderPolicy.of([tmp_path]))
     job = client.post("/api/sources", json={"path": str(folder)}).json()
     assert job["source"] == "notes"
     done = wait_done(client, job["id"])
@@ -437,13 +463,37 @@ def test_a_folder_is_crawled_from_its_path(make_client: Client, tmp_path: Path) 
     assert hits[0]["url"].startswith("file://") and "twelve minutes" in hits[0]["content"]
 
 
+def test_a_git_repository_is_crawled_at_a_ref(make_client: Client, tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.invalid", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "work" / "guide").mkdir(parents=True)
+    (tmp_path / "work" / "guide" / "tides.md").write_text("# Tides\n\nThe ebb tide runs for six hours.\n")
+    git("init", "-q", "--bare", "tides.git")
+    git("init", "-q", "work")
+    git("-C", "work", "add", "-A")
+    git("-C", "work", "commit", "-q", "-m", "docs")
+    git("-C", "work", "tag", "v1")
+    git("-C", "work", "push", "-q", str(tmp_path / "tides.git"), "HEAD:refs/heads/main", "--tags")
+    client = make_client()
+    job = client.post("/api/sources", json={"path": str(tmp_path / "tides.git"), "ref": "v1",
+                                            "docs_path": "guide", "render": "never"}).json()
+    done = wait_done(client, job["id"])
+    assert done["status"] == "done" and done["pages_by_status"] == {"ok": 1}
+    hits = client.get("/api/search", params={"q": "ebb tide", "source": job["source"]}).json()["hits"]
+    assert hits[0]["url"] == f"{(tmp_path / 'tides.git').as_uri()}/guide/tides.md?ref=v1#tides"
+
+
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
         ({}, "give either url"),
+        ({"url": "http://127.0.0.1:1/", "render": "sometimes"}, "body field render"),
         ({"url": "http://127.0.0.1:1/", "path": "/tmp"}, "give either url"),
         ({"url": "ftp://example.org/docs"}, "is not an http(s) URL"),
-        ({"path": "/no/such/folder"}, "does not exist on the server"),
         ({"url": "http://127.0.0.1:1/", "source": "../etc"}, "body field source"),
         ({"url": "http://127.0.0.1:1/", "max_pages": 0}, "body field max_pages"),
         ({"url": "http://127.0.0.1:1/", "concurrency": 65}, "body field concurrency"),
@@ -505,3 +555,39 @@ def test_concurrent_requests_each_get_a_connection_of_their_own(client: TestClie
     for thread in threads:
         thread.join()
     assert len(results) == 160 and all(result == expected for result in results)
+
+
+# -- packs ----------------------------------------------------------------------------------------
+def test_a_source_downloads_as_a_pack_and_uploads_into_another_shelf(
+        client: TestClient, shelf_copy: Path, tmp_path: Path) -> None:
+    from docshelf.store.sqlite import SQLiteStore
+
+    response = client.get("/api/sources/widgets/pack")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.docshelf.pack"
+    assert 'filename="widgets.docshelf"' in response.headers["content-disposition"]
+    cli_pack = tmp_path / "cli.docshelf"
+    CliRunner().invoke(cli, ["--db", str(shelf_copy), "pack", "widgets", "-o", str(cli_pack)], catch_exceptions=False)
+    assert response.content == cli_pack.read_bytes()  # the same bytes as `docshelf pack`
+    assert_error(client.get("/api/sources/nope/pack"), 404, "not_found", "unknown source 'nope'")
+
+    with TestClient(create_app(ServerConfig(db=str(tmp_path / "empty.db")))) as other:
+        added = other.post("/api/packs", files={"pack": ("w.docshelf", response.content)})
+        assert added.status_code == 200, added.text
+        assert added.json()["vectors_used"] == added.json()["chunks"] > 10 and added.json()["embedded"] == 0
+        again = other.post("/api/packs", files={"pack": ("w.docshelf", response.content)}).json()
+        assert again["replaced"] and again["chunks"] == added.json()["chunks"]
+        hits = other.get("/api/search", params={"q": "WIDGETS_CACHE_TTL", "k": 1}).json()["hits"]
+        assert hits[0]["url"].split("#")[0].endswith("/configuration.html")
+        assert_error(other.post("/api/packs", files={"pack": ("x.docshelf", response.content[:5000])}), 400,
+                     "bad_pack", "damaged")
+
+    mismatched = tmp_path / "other-model.db"
+    store = SQLiteStore(mismatched)
+    store.bind_embedder("test:model", 8)
+    store.close()
+    with TestClient(create_app(ServerConfig(db=str(mismatched)))) as other:
+        assert_error(other.post("/api/packs", files={"pack": ("w.docshelf", response.content)}), 409,
+                     "model_mismatch", "--reembed")
+    with TestClient(create_app(ServerConfig(db=str(tmp_path / "ro.db"), read_only=True))) as read_only:
+        assert_error(read_only.post("/api/packs", files={"pack": ("w.docshelf", response.content)}), 403,
+                     "read_only", "read-only")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 from test_api import assert_error
 
-from docshelf.server.auth import COOKIE, is_authorized, safe_next, session_value
+from docshelf.server.auth import COOKIE, LoginThrottle, Sessions, is_authorized, safe_next
 from docshelf.server.state import ServerConfig
 
 TOKEN = "s3cret-token-for-tests"
@@ -60,7 +63,8 @@ def test_the_login_form_sets_an_httponly_strict_cookie_and_logout_clears_it(guar
     assert right.status_code == 303 and right.headers["location"] == "/sources"
     cookie = right.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
-    assert TOKEN not in cookie and guarded.cookies[COOKIE] == session_value(TOKEN)
+    assert "Max-Age=43200" in cookie  # twelve hours, and the signature carries the time it was issued
+    assert TOKEN not in cookie
     assert guarded.get("/api/sources").status_code == 200  # the cookie alone opens the API
 
     out = guarded.post("/logout", follow_redirects=False)
@@ -70,10 +74,57 @@ def test_the_login_form_sets_an_httponly_strict_cookie_and_logout_clears_it(guar
 
 
 def test_a_forged_cookie_is_401(guarded: TestClient) -> None:
-    guarded.cookies.set(COOKIE, TOKEN)  # the token itself is not the session value
+    old_style = hmac.new(TOKEN.encode(), b"docshelf-session-v1", hashlib.sha256).hexdigest()
+    for forged in (TOKEN, old_style, Sessions().issue(), "", "x.y.z"):  # another server's secret signs nothing here
+        guarded.cookies.set(COOKIE, forged)
+        assert_error(guarded.get("/api/sources"), 401, "unauthorized")
+
+
+def test_logout_ends_every_session_by_rotating_the_secret(guarded: TestClient) -> None:
+    guarded.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    first = guarded.cookies[COOKIE]
+    guarded.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    second = guarded.cookies[COOKIE]  # another browser's session
+    guarded.cookies.set(COOKIE, first)
+    assert guarded.get("/api/sources").status_code == 200
+    guarded.post("/logout", follow_redirects=False)
+    guarded.cookies.set(COOKIE, second)
     assert_error(guarded.get("/api/sources"), 401, "unauthorized")
-    guarded.cookies.set(COOKIE, session_value("another token"))
-    assert_error(guarded.get("/api/sources"), 401, "unauthorized")
+
+
+def test_a_logout_without_a_session_ends_nothing(guarded: TestClient) -> None:
+    guarded.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    session = guarded.cookies[COOKIE]
+    guarded.cookies.clear()
+    guarded.get("/logout", follow_redirects=False)  # anyone may call it: it must not log others out
+    guarded.cookies.set(COOKIE, session)
+    assert guarded.get("/api/sources").status_code == 200
+
+
+def test_a_session_expires() -> None:
+    sessions = Sessions(max_age=1)
+    cookie = sessions.issue()
+    assert sessions.valid(cookie)
+    time.sleep(2.1)
+    assert not sessions.valid(cookie)
+
+
+def test_failed_logins_are_rate_limited_per_client(guarded: TestClient) -> None:
+    for _ in range(5):
+        assert guarded.post("/login", data={"token": "guess"}, follow_redirects=False).status_code == 401
+    refused = guarded.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    assert refused.status_code == 429 and "Too many failed attempts" in refused.text
+    assert 1 <= int(refused.headers["retry-after"]) <= 60 and COOKIE not in guarded.cookies
+
+
+def test_the_login_throttle_forgets_after_its_window() -> None:
+    throttle = LoginThrottle(max_failures=2, window=60)
+    throttle.failed("a", now=0)
+    throttle.failed("a", now=10)
+    assert throttle.retry_after("a", now=11) == 49 and throttle.retry_after("b", now=11) == 0
+    assert throttle.retry_after("a", now=61) == 0  # the first failure left the window
+    throttle.succeeded("a")
+    assert throttle.retry_after("a", now=12) == 0
 
 
 @pytest.mark.parametrize(
@@ -124,7 +175,9 @@ def test_allowed_hosts_refuse_other_host_names(make_client: Client) -> None:
 def test_is_authorized_compares_in_constant_time_without_tripping_on_odd_input() -> None:
     config = ServerConfig(db="unused", token=TOKEN)
     assert is_authorized(config, f"bearer {TOKEN}", None)
-    assert is_authorized(config, None, session_value(TOKEN))
+    sessions = Sessions()
+    assert is_authorized(config, None, sessions.issue(), sessions)
+    assert not is_authorized(config, None, sessions.issue())  # no session store: cookies count for nothing
     assert not is_authorized(
         config, "Bearer tökén", "çookie"
     )  # non-ASCII must not raise (compare_digest on str does)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, LiveServer, launch_chromium
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
-from browser import CHROMIUM, LiveServer, launch_chromium
+from docshelf.access import AccessPolicy
 from docshelf.llm import ResolvedModel
 from docshelf.server.app import create_app
 from docshelf.server.state import ServerConfig, ServerState
@@ -64,7 +65,8 @@ def live(widgets_shelf: tuple[Path, str], tmp_path_factory: pytest.TempPathFacto
         env.setenv("DOCSHELF_HOME", str(folder / "home"))  # no user config: ask answers with passages
         for name in ("DOCSHELF_LLM_MODEL", "DOCSHELF_LLM_BASE_URL", "DOCSHELF_DB", "DOCSHELF_EMBEDDER"):
             env.delenv(name, raising=False)
-        app = create_app(ServerConfig(db=str(shelf), mcp=False))
+        # The sites the UI adds run on 127.0.0.1, which a server only crawls when its operator allows it.
+        app = create_app(ServerConfig(db=str(shelf), mcp=False, access=AccessPolicy.for_clients("127.0.0.1")))
         with LiveServer(app) as server:
             yield Live(server, app.state.docshelf, widgets_shelf[1], hostile_page)
 
@@ -277,3 +279,27 @@ def test_ask_with_a_model_streams_and_numbers_its_citations(live: Live, watched:
         expect(page.get_by_label("Question")).to_be_focused()  # ready for the next question
     finally:
         live.state.model = None
+
+
+def test_download_a_source_as_a_pack_and_upload_it_back(live: Live, watched: Watched, tmp_path: Path) -> None:
+    page = watched.page
+    page.goto(live.server.url("/sources"))
+    row = page.locator("tr[data-source='hostile']")
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Download as pack").click()
+    assert download.value.suggested_filename == "hostile.docshelf"
+    pack = tmp_path / "hostile.docshelf"
+    download.value.save_as(pack)
+    assert pack.read_bytes()[:16] == b"SQLite format 3\x00"
+
+    page.get_by_label("Pack file").set_input_files(str(pack))
+    page.get_by_role("button", name="Upload pack").click()
+    replaced = re.compile(r"^Replaced hostile: \d+ pages, \d+ chunks \(\d+ vectors as packed, 0 embedded here\)")
+    expect(page.locator("#pack-result")).to_contain_text(replaced)
+    expect(page.locator("#pack-error")).to_be_hidden()
+
+    (tmp_path / "broken.docshelf").write_bytes(pack.read_bytes()[:2048])
+    page.get_by_label("Pack file").set_input_files(str(tmp_path / "broken.docshelf"))
+    page.get_by_role("button", name="Upload pack").click()
+    expect(page.locator("#pack-error")).to_contain_text("damaged")
+    assert watched.csp_violations == []

@@ -12,7 +12,7 @@ import pytest
 from docshelf.errors import StoreError
 from docshelf.models import Source
 from docshelf.store.fts import match_expression, query_terms
-from docshelf.store.migrations import MIGRATIONS, m010_inbound_text
+from docshelf.store.migrations import MIGRATIONS, m010_inbound_text, m011_inbound_fts
 from docshelf.store.sqlite import SQLiteStore, identifier_parts
 from store.shelves import DIM, make_page
 
@@ -186,5 +186,47 @@ def test_inbound_weight_is_a_search_setting(sqlite_store: SQLiteStore) -> None:
     sqlite_store.set_inbound_text("s1", {chunk_id: "caching"})
     assert sqlite_store.search_bm25("caching")
     sqlite_store.bm25_weights = (*sqlite_store.bm25_weights[:3], 0.0)
-    assert sqlite_store.search_bm25("caching") == []  # weight 0: the field is off, not a candidate scored 0
+    assert sqlite_store.search_bm25("caching") == []  # weight 0: the inbound table is off, not a candidate scored 0
     assert sqlite_store.search_bm25("stored ETag caching")
+
+
+def test_long_inbound_text_does_not_lower_a_chunks_body_score(sqlite_store: SQLiteStore) -> None:
+    # Two pages with the same body; the site's index points at the first with many entries.
+    for url in ("http://example.test/a", "http://example.test/b"):
+        page, chunks, hashes = make_page(url, ["Send the stored ETag with If-None-Match."])
+        sqlite_store.replace_page(page, chunks, hashes)
+    by_url = {chunk.url: chunk_id for chunk_id, chunk in sqlite_store.source_chunks("s1")}
+    entries = "\n".join(f"entry {n} of the general index" for n in range(200))
+    sqlite_store.set_inbound_text("s1", {by_url["http://example.test/a"]: entries})
+    scores = dict(sqlite_store.search_bm25("stored ETag"))
+    # In one full-text row, the 1 400 inbound words made chunk a's row long and its body match weak.
+    assert scores[by_url["http://example.test/a"]] == pytest.approx(scores[by_url["http://example.test/b"]])
+    # and the inbound words still find it, adding to the body's score when both match
+    assert [i for i, _ in sqlite_store.search_bm25("general index")] == [by_url["http://example.test/a"]]
+    both = dict(sqlite_store.search_bm25("stored ETag general index"))
+    assert both[by_url["http://example.test/a"]] > both[by_url["http://example.test/b"]]
+
+
+def test_m011_moves_inbound_text_to_its_own_table(db_path: Path) -> None:
+    import apsw
+
+    conn = apsw.Connection(str(db_path))
+    conn.execute("CREATE TABLE migrations(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, migration in MIGRATIONS[: MIGRATIONS.index(("m011_inbound_fts", m011_inbound_fts))]:
+        migration(conn)
+        conn.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    conn.execute("INSERT INTO sources(name, root, created_at) VALUES ('s1', 'http://x/', '2026-01-01')")
+    conn.execute("INSERT INTO pages(url, source, title, markdown, fetched_at, status) "
+                 "VALUES ('http://x/a', 's1', 'Widget Guide', '# Setup', 'now', 'ok')")
+    conn.execute("INSERT INTO chunks(id, url, source, chunk_number, title, summary, content, heading_path, embed_hash,"
+                 " inbound) VALUES (7, 'http://x/a', 's1', 0, 't', 's', 'Call make_widget once.', '[\"Setup\"]', 'h',"
+                 " 'caching, conditional_get')")
+    conn.execute("INSERT INTO chunks_fts(rowid, title, headings, body, inbound) "
+                 "VALUES (7, 'Widget Guide', 'Setup', 'x', 'caching, conditional_get')")
+    conn.close()
+
+    store = SQLiteStore(db_path)
+    for query in ("widget guide", "setup", "make widget", "caching", "conditional get"):
+        assert [i for i, _ in store.search_bm25(query)] == [7], query
+    assert store.conn.execute("SELECT count(*) FROM inbound_fts").fetchone() == (1,)
+    store.close()

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json, scope_options
+from docshelf.cli.shelf import (
+    ShelfContext,
+    access_policies,
+    allow_folder_option,
+    allow_hosts_option,
+    check_sources,
+    config_errors,
+    emit_json,
+    scope_options,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -254,30 +263,47 @@ def _read_line() -> str | None:
 
 
 @click.command("mcp")
-@click.option("--http", "use_http", is_flag=True, help="Serve streamable HTTP at http://127.0.0.1:PORT/mcp "
+@click.option("--http", "use_http", is_flag=True, help="Serve streamable HTTP at http://HOST:PORT/mcp "
                                                        "instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on with --http. Any other than 127.0.0.1 / localhost needs --token.")
 @click.option("--port", type=click.IntRange(min=1, max=65535), default=8765, show_default=True)
+@click.option("--token", envvar="DOCSHELF_TOKEN", metavar="TOKEN",
+              help="With --http, require 'Authorization: Bearer TOKEN' of every request (env DOCSHELF_TOKEN).")
 @click.option("--allow-write", is_flag=True,
               help="Also offer add_source, refresh_source, remove_source and job_status.")
 @scope_options
+@allow_hosts_option
+@allow_folder_option
 @click.pass_obj
-def mcp_command(shelf: ShelfContext, use_http: bool, port: int, allow_write: bool) -> None:
+def mcp_command(shelf: ShelfContext, use_http: bool, host: str, port: int, token: str | None, allow_write: bool,
+                allow_hosts: str | None, allow_folders: tuple[str, ...]) -> None:
     """Serve the shelf to coding agents over MCP (stdio by default).
+
+    With --allow-write, the crawls an agent starts may not reach private, loopback, link-local or
+    reserved addresses, nor read folders, unless --allow-hosts and --allow-folder name them.
 
     \b
     Example (Claude Code):
         claude mcp add docshelf -- docshelf mcp
         docshelf mcp --http --port 8765      # then connect to http://127.0.0.1:8765/mcp
+        docshelf mcp --http --host 0.0.0.0 --token "$TOKEN"
     """
+    from docshelf.cli.serve import require_token_off_loopback
     from docshelf.jobs import JobManager
-    from docshelf.mcp import build_server
+    from docshelf.mcp import build_server, http_app
 
+    if use_http:
+        token = require_token_off_loopback(host, token)
+    access, folders = access_policies(allow_hosts, allow_folders)
     with _config_errors():
         tools = _shelf_tools(shelf, ())
         tools.store.list_sources()  # fail now, not at the first tool call, on a shelf that cannot open
-    jobs = JobManager(shelf.db, shelf.embedder_factory()) if allow_write else None
+    jobs = JobManager(shelf.db, shelf.embedder_factory(), access=access, folders=folders) if allow_write else None
     server = build_server(tools, jobs)
     if use_http:
-        server.run("streamable-http", host="127.0.0.1", port=port)
+        import uvicorn
+
+        uvicorn.run(http_app(server, host=host, port=port, token=token), host=host, port=port, log_level="info")
     else:
         server.run()

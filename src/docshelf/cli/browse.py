@@ -113,12 +113,30 @@ def pages(shelf: ShelfContext, source: str, prefix: str | None, limit: int, offs
 @click.command()
 @click.argument("url")
 @click.option("--chunk", "chunk_number", type=click.IntRange(min=0), help="Show only this chunk, with its record fields.")
+@click.option("--max-tokens", type=click.IntRange(min=100, max=100_000),
+              help="Show whole sections that fit this many LLM tokens (o200k_base), and the cursor to read on.")
+@click.option("--cursor", metavar="CURSOR", help="Read on from the cursor a previous --max-tokens call printed.")
+@click.option("--around", type=click.IntRange(min=0, max=50),
+              help="With URL#anchor: also this many sections before and after it.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def show(shelf: ShelfContext, url: str, chunk_number: int | None, as_json: bool) -> None:
-    """Show a stored page's Markdown, or one chunk of it."""
+def show(shelf: ShelfContext, url: str, chunk_number: int | None, max_tokens: int | None, cursor: str | None,
+         around: int | None, as_json: bool) -> None:
+    """Show a stored page's Markdown, or one chunk of it, or as much as fits a token budget.
+
+    \b
+    Example:
+        docshelf show https://docs.python.org/3/library/json.html --max-tokens 2000
+        docshelf show 'https://docs.python.org/3/library/json.html#json.dumps' --around 1 --max-tokens 3000
+    """
+    if max_tokens is not None or cursor is not None or around is not None:
+        if chunk_number is not None:
+            raise click.UsageError("--chunk shows one chunk; --max-tokens, --cursor and --around read the page")
+        _show_budgeted(shelf, url, max_tokens, cursor, around, as_json)
+        return
     with config_errors():
-        page_url = url.split("#", 1)[0]
+        # A hash-routed app's pages keep their route (`…/#/install`); a citation adds `#anchor` after it.
+        page_url = url if shelf.store.get_page(url) is not None else url.rsplit("#", 1)[0]
         info = shelf.store.get_page(page_url)
         if info is None:
             raise click.UsageError(f"no page {page_url} in the shelf; list pages with: docshelf pages SOURCE")
@@ -139,3 +157,21 @@ def _chunk_json(chunk) -> dict[str, Any]:
     return {"url": chunk.url, "source": chunk.source, "chunk_number": chunk.chunk_number, "title": chunk.title,
             "summary": chunk.summary, "heading_path": chunk.heading_path, "anchor": chunk.anchor,
             "metadata": chunk.metadata, "content": chunk.content}
+
+
+def _show_budgeted(shelf: ShelfContext, url: str, max_tokens: int | None, cursor: str | None, around: int | None,
+                   as_json: bool) -> None:
+    from docshelf.search import HybridSearcher
+    from docshelf.shelf_tools import DEFAULT_READ_TOKENS, ShelfTools
+
+    budget = max_tokens or DEFAULT_READ_TOKENS
+    with config_errors():
+        tools = ShelfTools(shelf.store, HybridSearcher(shelf.store, shelf.embedder_factory()))
+        part = tools.read_page_text(url, budget, cursor, around)
+    if as_json:
+        emit_json(part.to_json())
+        return
+    click.echo(part.shown, nl=not part.shown.endswith("\n"))
+    if part.cursor is not None:
+        click.echo(f"[{part.total - part.end} bytes left: docshelf show {part.page.url} --max-tokens {budget} "
+                   f"--cursor {part.cursor}]", err=True)

@@ -37,27 +37,36 @@ def _open(db: str) -> Store:
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--source", "source_name", metavar="NAME", help="Put every record under this source (default: its session_id).")
-@click.option("--reembed", is_flag=True, help="Ignore the records' vectors; embed the chunks with the shelf's embedder.")
+@click.option("--model", "vector_model", metavar="MODEL",
+              help="The embedding model of the vectors of records that do not name one (embedding_model), "
+                   "e.g. openai:text-embedding-3-small.")
+@click.option("--reembed", is_flag=True, help="Drop the records' vectors; embed the chunks with the shelf's embedder.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
-def import_command(shelf: ShelfContext, paths: tuple[Path, ...], source_name: str | None, reembed: bool,
-                   as_json: bool) -> None:
+def import_command(shelf: ShelfContext, paths: tuple[Path, ...], source_name: str | None, vector_model: str | None,
+                   reembed: bool, as_json: bool) -> None:
     """Import record files or JSONL (files or folders) into the shelf.
 
     Bad records are reported with file and line and skipped; the rest is
-    imported. Vectors are kept as they are, and a new shelf takes their model
-    (1536 dims: openai:text-embedding-3-small). Exit code 1 if any record was bad.
+    imported. Vectors are kept as they are, and a new shelf takes their model:
+    the one each record names (embedding_model), or --model for records that
+    name none. docshelf never guesses a model from a vector's size: a vector
+    whose model is not named is an error, unless --reembed embeds the chunks
+    again. Exit code 1 if any record was bad.
 
     \b
     Example:
-        docshelf import record-example.txt
+        docshelf import exported-by-docshelf.jsonl
+        docshelf import record-example.txt --model openai:text-embedding-3-small
         docshelf --db shelf.db import exports/ --source pydantic_ai --reembed
     """
     from docshelf.records import import_records
 
+    if vector_model and reembed:
+        raise click.UsageError("--model names the records' vectors, --reembed drops them: give one")
     with _errors():
         summary = import_records(shelf.store, paths, source=source_name, reembed=reembed,
-                                 embedder=shelf.embedder_factory() if reembed else None)
+                                 embedder=shelf.embedder_factory() if reembed else None, model=vector_model)
     if as_json:
         _emit_json(summary.to_json())
     else:

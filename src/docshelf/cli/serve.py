@@ -14,7 +14,15 @@ import sys
 import click
 
 from docshelf.cli.ask import model_option
-from docshelf.cli.shelf import EXIT_CONFIG, ShelfContext, config_errors, scope_options
+from docshelf.cli.shelf import (
+    EXIT_CONFIG,
+    ShelfContext,
+    access_policies,
+    allow_folder_option,
+    allow_hosts_option,
+    config_errors,
+    scope_options,
+)
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -27,6 +35,24 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def require_token_off_loopback(host: str, token: str | None) -> str | None:
+    """Return the token (None when unset or empty); exit 2 when `host` is reachable from other machines without one."""
+    token = token or None  # DOCSHELF_TOKEN= (set but empty) is no token, not an empty one
+    if not is_loopback(host) and token is None:
+        click.echo(
+            f"Error: --host {host} makes the shelf reachable from other machines; give --token TOKEN "
+            "(or set DOCSHELF_TOKEN), or serve on 127.0.0.1",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
+    return token
+
+
+def loopback_host_names(host: str, token: str | None) -> tuple[str, ...] | None:
+    """Return the Host header names a server without a token answers to (DNS rebinding), None with a token."""
+    return tuple(dict.fromkeys((*LOOPBACK_NAMES, host.strip("[]").lower()))) if token is None else None
 
 
 @click.command()
@@ -51,6 +77,8 @@ def is_loopback(host: str) -> bool:
               help="Refresh each source version in the background once its last crawl is this old "
                    "(e.g. 24h, 7d), one at a time through the job queue.")
 @scope_options
+@allow_hosts_option
+@allow_folder_option
 @click.pass_obj
 def serve(
     shelf: ShelfContext,
@@ -61,6 +89,8 @@ def serve(
     model: str | None,
     no_mcp: bool,
     refresh_every: str | None,
+    allow_hosts: str | None,
+    allow_folders: tuple[str, ...],
 ) -> None:
     """Serve the shelf: the web UI at /, the HTTP API under /api (OpenAPI at /docs), MCP at /mcp.
 
@@ -70,15 +100,15 @@ def serve(
         docshelf serve --host 0.0.0.0 --token "$TOKEN"   # reachable from other machines
         docshelf serve --read-only
         docshelf serve --refresh-every 24h
+        docshelf serve --allow-hosts 10.0.0.0/8 --allow-folder /srv/docs
+
+    Crawls that clients start (API, web UI, MCP) may not reach private, loopback, link-local or
+    reserved addresses, nor read folders, unless --allow-hosts and --allow-folder name them.
+    With --refresh-every, each source version is re-crawled once its last crawl is that old
+    (under the same access policy: a source it refuses is skipped).
     """
-    token = token or None  # DOCSHELF_TOKEN= (set but empty) is no token, not an empty one
-    if not is_loopback(host) and token is None:
-        click.echo(
-            f"Error: --host {host} makes the shelf reachable from other machines; give --token TOKEN "
-            "(or set DOCSHELF_TOKEN), or serve on 127.0.0.1",
-            err=True,
-        )
-        sys.exit(EXIT_CONFIG)
+    token = require_token_off_loopback(host, token)
+    access, folders = access_policies(allow_hosts, allow_folders)
     from docshelf.refresh import parse_duration
 
     with config_errors():
@@ -93,7 +123,7 @@ def serve(
     from docshelf.server.state import ServerConfig
 
     # Without a token the only guard is the loopback address; refuse other Host names (DNS rebinding).
-    allowed = tuple(dict.fromkeys((*LOOPBACK_NAMES, host.strip("[]").lower()))) if token is None else None
+    allowed = loopback_host_names(host, token)
     config = ServerConfig(
         db=shelf.db,
         embedder=shelf.embedder_name,
@@ -106,6 +136,8 @@ def serve(
         allowed_hosts=allowed,
         refresh_every=every,
         scope=scope,
+        access=access,
+        folders=folders,
     )
     with config_errors():
         app = create_app(config)

@@ -139,3 +139,23 @@ def check_sources(shelf: ShelfContext, sources: tuple[str, ...]) -> tuple[str, .
         return tuple(versions.resolve(spec) for spec in sources)
     except NotOnShelfError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+allow_hosts_option = click.option(
+    "--allow-hosts", "allow_hosts", envvar="DOCSHELF_ALLOW_HOSTS", metavar="CIDR,HOST",
+    help="Private networks and host names crawls may reach, comma-separated, e.g. 10.0.0.0/8,docs.internal "
+         "(env DOCSHELF_ALLOW_HOSTS). Without it, private, loopback, link-local and reserved addresses are refused.",
+)
+allow_folder_option = click.option(
+    "--allow-folder", "allow_folders", multiple=True, metavar="DIR",
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder clients may have crawled, with everything under it (repeatable). Without it, none.",
+)
+
+
+def access_policies(allow_hosts: str | None, allow_folders: tuple[str, ...]):
+    """Return the (AccessPolicy, FolderPolicy) for crawls clients of `serve` or `mcp` start; exit 2 on a bad list."""
+    from docshelf.access import AccessPolicy, FolderPolicy
+
+    with config_errors():
+        return AccessPolicy.for_clients(allow_hosts or ""), FolderPolicy.of(allow_folders)

@@ -8,8 +8,9 @@ from typing import Literal
 
 from docshelf.errors import CrawlError
 
-ContentKind = Literal["html", "markdown", "text"]
-DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder"]
+RenderMode = Literal["auto", "always", "never"]
+ContentKind = Literal["html", "markdown", "text", "rst", "notebook", "openapi", "pdf"]
+DiscoveryMethod = Literal["llms.txt", "sitemap", "links", "folder", "git", "llms-full.txt"]
 Validators = Callable[[str], "tuple[str | None, str | None] | None"]
 """Looks up the stored (etag, last_modified) of a URL, or None when the URL was never stored."""
 KnownLinks = Callable[[str], "list[str] | None"]
@@ -42,6 +43,22 @@ class CrawlOptions:
     user_agent: str = "docshelf/0.1 (+https://github.com/docshelf/docshelf)"
     robots_agent: str = "docshelf"
     respect_robots: bool = True
+    include_pdf: bool = False
+    """Take PDF files (linked from pages, or in folders); a PDF named as the root is always taken."""
+    render: RenderMode = "auto"
+    """Render pages in Chromium: "auto" only app shells (see `crawl.app_shell`), "always", or "never"."""
+    render_concurrency: int = 2
+    """Pages rendered at once."""
+    render_timeout: float = 30.0
+    """Seconds for one page to load and settle in the browser."""
+    prefer_llms_full: bool = False
+    """When the site publishes `llms-full.txt`, read the documentation from it instead of crawling pages."""
+    prefer_markdown: bool = False
+    """Read a page from the Markdown twin it advertises (`<link rel="alternate" type="text/markdown">`)."""
+    ref: str | None = None
+    """For a Git repository: the branch, tag or commit to read (default: the remote's HEAD)."""
+    path: str | None = None
+    """For a Git repository: the folder holding the documentation (default: found, see `crawl.git`)."""
 
 
 @dataclass
@@ -52,11 +69,14 @@ class Fetched:
     """Normalised URL of the document (after in-scope redirects / canonical), no fragment."""
     kind: ContentKind
     text: str
+    """The document as text; "" for a binary kind (pdf), whose bytes are in `data`."""
     status: int = 200
     etag: str | None = None
     last_modified: str | None = None
     depth: int = 0
     links: list[str] = field(default_factory=list)
+    data: bytes | None = None
+    """The raw bytes of a binary document (a PDF)."""
 
 
 @dataclass
@@ -82,3 +102,7 @@ class CrawlReport:
 
     Only a complete crawl proves that a page missing from it is gone from the site.
     """
+    commit: str | None = None
+    """For a Git repository: the commit read."""
+    ref: str | None = None
+    """For a Git repository: the ref asked for (None: the remote's HEAD)."""

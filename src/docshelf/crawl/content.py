@@ -12,7 +12,14 @@ from docshelf.crawl.base import ContentKind
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown"})
 MARKDOWN_EXTENSIONS = frozenset({".md", ".markdown"})
-TEXT_EXTENSIONS = frozenset({".txt", ".rst"})
+TEXT_EXTENSIONS = frozenset({".txt"})
+RST_TYPES = frozenset({"text/x-rst", "text/prs.fallenstein.rst"})
+NOTEBOOK_TYPES = frozenset({"application/x-ipynb+json"})
+API_DESCRIPTION_TYPES = frozenset({"application/json", "application/yaml", "application/x-yaml", "text/yaml",
+                                   "text/x-yaml", "application/vnd.oai.openapi", "application/vnd.oai.openapi+json"})
+API_DESCRIPTION_EXTENSIONS = frozenset({".json", ".yaml", ".yml"})
+# Servers that do not know a file's type send one of these; the extension then says what it is.
+UNTYPED = frozenset({"text/plain", "application/octet-stream", ""})
 
 # Browsers read these labels as windows-1252 (WHATWG Encoding), and so do pages written for them.
 _CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252"}
@@ -36,11 +43,13 @@ def header_charset(content_type: str | None) -> str | None:
     return None
 
 
-def content_kind(content_type: str | None, url: str) -> ContentKind | None:
+def content_kind(content_type: str | None, url: str, *, include_pdf: bool = False) -> ContentKind | None:
     """Return what a response holds, from its Content-Type and URL, or None when it is not wanted.
 
     `.md` files served as text/plain or application/octet-stream count as Markdown, since
     many servers do not know the type; a missing Content-Type is guessed from the extension.
+    The same goes for `.rst`, `.ipynb` and `.pdf`. JSON and YAML are taken as API descriptions
+    (the OpenAPI reader skips any that is not one); PDFs only when `include_pdf`.
     """
     kind = media_type(content_type)
     extension = splitext(urlsplit(url).path)[1].lower()
@@ -48,8 +57,17 @@ def content_kind(content_type: str | None, url: str) -> ContentKind | None:
         return "html"
     if kind in MARKDOWN_TYPES:
         return "markdown"
-    if kind in ("text/plain", "application/octet-stream", "") and extension in MARKDOWN_EXTENSIONS:
+    untyped = kind in UNTYPED
+    if untyped and extension in MARKDOWN_EXTENSIONS:
         return "markdown"
+    if kind in RST_TYPES or (untyped and extension == ".rst"):
+        return "rst"
+    if kind in NOTEBOOK_TYPES or ((untyped or kind == "application/json") and extension == ".ipynb"):
+        return "notebook"
+    if kind == "application/pdf" or (untyped and extension == ".pdf"):
+        return "pdf" if include_pdf else None
+    if kind in API_DESCRIPTION_TYPES or (untyped and extension in API_DESCRIPTION_EXTENSIONS):
+        return "openapi"
     if kind == "text/plain":
         return "text"
     if not kind:

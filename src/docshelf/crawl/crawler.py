@@ -3,31 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
 
+from docshelf.access import (
+    AccessDeniedError,
+    AccessPolicy,
+    OriginAuth,
+    guarded_client,
+    redact_url,
+    split_credentials,
+)
+from docshelf.crawl.api_descriptions import split_api_descriptions
 from docshelf.crawl.base import (
     CrawlOptions,
     CrawlOutcome,
     CrawlReport,
     DiscoveryMethod,
+    Fetched,
     KnownLinks,
     Validators,
 )
-from docshelf.crawl.discover import Discovery
+from docshelf.crawl.discover import Discovery, split_llms_full
 from docshelf.crawl.fetcher import Fetcher, is_unreachable
 from docshelf.crawl.frontier import Frontier
+from docshelf.crawl.git import crawl_repository, is_git_source
 from docshelf.crawl.local import crawl_folder, is_local
 from docshelf.crawl.page import PageLoader
+from docshelf.crawl.render import BrowserUnavailable, Renderer
 from docshelf.crawl.robots import RobotsCache
 from docshelf.crawl.scope import Scope
-from docshelf.crawl.urls import normalize_url
-from docshelf.errors import ConfigError, CrawlError, FetchError, SkippedPage
+from docshelf.crawl.urls import is_pdf, normalize_url
+from docshelf.errors import BlockedFetch, ConfigError, CrawlError, FetchError, SkippedPage
+
+SINGLE_DOCUMENT_KINDS = frozenset({"openapi", "pdf", "notebook", "rst"})
+"""Kinds of start document that are the whole source: nothing is discovered from them."""
 
 
 def crawl(
@@ -37,8 +53,11 @@ def crawl(
     validators: Validators | None = None,
     known_links: KnownLinks | None = None,
     client: httpx.AsyncClient | None = None,
+    since_commit: str | None = None,
+    stored_urls: Iterable[str] = (),
+    access: AccessPolicy | None = None,
 ) -> CrawlRun:
-    """Return the crawl of a website or local folder as an async iterator of `CrawlOutcome`.
+    """Return the crawl of a website, local folder or Git repository as an async iterator of `CrawlOutcome`.
 
     Outcomes stream as fetches complete, one per URL attempted: fetched, `not_modified`
     (HTTP 304), or an `error` (`FetchError` = failed, `SkippedPage` = skipped, each with a
@@ -68,7 +87,7 @@ def crawl(
 
     Args:
         root: an http(s) URL (`https://` is assumed when no scheme is given), a folder or
-            file path, or a `file://` URL.
+            file path, a `file://` URL, or a Git repository (see `crawl.git.is_git_source`).
         options: scope and politeness.
         validators: returns the stored (etag, last_modified) of a URL. Pages from a page
             list (and local files) are then requested conditionally and reported as
@@ -77,16 +96,45 @@ def crawl(
             links, and follows those when the page is unchanged. The start page is always
             fetched in full.
         known_links: returns the outgoing links stored with a URL (see above).
-        client: the `httpx.AsyncClient` to use (not closed here); by default one is created
-            and closed. Redirects are always followed by the crawler, to check each hop.
+        client: the `httpx.AsyncClient` to use (not closed here; it bypasses `access`); by
+            default one is created and closed. Redirects are always followed by the crawler,
+            to check each hop.
+        since_commit: for a Git repository, the commit read last time: only the files changed
+            since are read again (see `crawl.git`).
+        stored_urls: for a Git repository, the URLs of the pages the source holds: an unchanged
+            file keeps the URL (the commit) it was stored under.
+        access: which addresses the crawl may connect to, checked at connect time on every
+            request (`docshelf.access`); by default the CLI's: the start URL's host is trusted,
+            other private, loopback, link-local, multicast or reserved addresses are refused.
+            A refused request is recorded as a failure with reason `blocked: …`. (A Git
+            repository is cloned by the git command: a client's repository URL is checked
+            before the crawl starts, by `AccessPolicy.check_url`, not at connect time.)
+
+    An OpenAPI / Swagger document is reported as its pages (`crawl.api_descriptions`); a start
+    URL that is one document (an API description, a PDF, a notebook) is the whole crawl. With
+    `options.render`, app shells are rendered in Chromium (`crawl.render`).
 
     Raises (from the first iteration step):
-        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist.
+        ConfigError: the start URL cannot be reached or answers 404/410; a folder does not exist;
+            git cannot clone the repository; `render="always"` without a browser.
+        AccessDeniedError: the start page (or a redirect of it) leads to an address `access` refuses.
     """
     report = CrawlReport()
-    if is_local(root):
-        return CrawlRun(crawl_folder(root, options, report, validators), report)
-    return CrawlRun(_crawl_site(start_url(root), options, report, validators, known_links, client), report)
+    policy = access or AccessPolicy.from_env()
+    if is_git_source(root, options):
+        outcomes = crawl_repository(root, options, report, validators, since_commit, stored_urls)
+    elif is_local(root):
+        # A client's folder was allowed, not the places its symlinks lead to.
+        outcomes = crawl_folder(root, options, report, validators, confined=not policy.trust_start)
+    else:
+        # Credentials in the start URL are sent to its origin only, and kept out of every URL stored or shown.
+        start, credentials = split_credentials(start_url(root))
+        auth = OriginAuth(start, *credentials) if credentials else None
+        policy = policy.for_crawl(start)
+        if is_pdf(start):  # a PDF the user names is always read; --include-pdf is about the PDFs a site links to
+            options = replace(options, include_pdf=True)
+        outcomes = _crawl_site(start, options, report, validators, known_links, client, policy, auth)
+    return CrawlRun(split_api_descriptions(outcomes), report)
 
 
 class CrawlRun:
@@ -96,7 +144,8 @@ class CrawlRun:
     when you leave the loop early.
     """
 
-    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None], report: CrawlReport) -> None:
+    def __init__(self, outcomes: AsyncGenerator[CrawlOutcome, None] | AsyncIterator[CrawlOutcome],
+                 report: CrawlReport) -> None:
         self._outcomes = outcomes
         self.report = report
 
@@ -118,7 +167,7 @@ class CrawlRun:
 
     async def aclose(self) -> None:
         """Stop the crawl, cancelling the fetches in flight."""
-        await self._outcomes.aclose()
+        await self._outcomes.aclose()  # type: ignore[union-attr]
 
     async def __aenter__(self) -> Self:
         return self
@@ -154,26 +203,33 @@ async def _crawl_site(
     validators: Validators | None,
     known_links: KnownLinks | None,
     client: httpx.AsyncClient | None,
+    policy: AccessPolicy,
+    auth: httpx.Auth | None = None,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield the outcomes of crawling the site at `start`, with a client of our own unless one is given."""
-    async with _http_client(client, options) as http:
+    async with _http_client(client, options, policy, auth) as http:
         site = SiteCrawl(http, start, options, report, known_links)
-        # aclosing: leaving early must cancel the fetches in flight before the client closes.
-        async with aclosing(site.run(validators)) as outcomes:
-            async for outcome in outcomes:
-                yield outcome
+        try:
+            await site.check_renderer()
+            # aclosing: leaving early must cancel the fetches in flight before the client closes.
+            async with aclosing(site.run(validators)) as outcomes:
+                async for outcome in outcomes:
+                    yield outcome
+        finally:
+            await site.close()
 
 
 @asynccontextmanager
 async def _http_client(
-    client: httpx.AsyncClient | None, options: CrawlOptions
+    client: httpx.AsyncClient | None, options: CrawlOptions, policy: AccessPolicy, auth: httpx.Auth | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Yield `client`, or a new client configured from `options` that is closed afterwards."""
+    """Yield `client`, or a new client configured from `options`, guarded by `policy`, closed afterwards."""
     if client is not None:
         yield client
         return
     headers = {"User-Agent": options.user_agent}
-    async with httpx.AsyncClient(headers=headers, timeout=options.timeout, follow_redirects=False) as own:
+    own = guarded_client(policy, headers=headers, timeout=options.timeout, follow_redirects=False, auth=auth)
+    async with own:
         yield own
 
 
@@ -194,9 +250,34 @@ class SiteCrawl:
         self._report = report
         self._fetcher = Fetcher(client, options)
         self._robots = RobotsCache(self._fetcher, options.robots_agent, enabled=options.respect_robots)
-        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options))
+        self.renderer = (
+            Renderer(self._fetcher, self._robots.reason_to_skip, concurrency=options.render_concurrency,
+                     timeout=options.render_timeout)
+            if options.render != "never" else None
+        )
+        self._loader = PageLoader(self._fetcher, self._robots, Scope.for_start(start, options),
+                                  self.renderer, options.render)
+        self._loader.prefer_markdown = options.prefer_markdown
         self._frontier = Frontier()
         self._started = 0
+
+    async def check_renderer(self) -> None:
+        """With `render="always"`, start the browser now: a crawl that cannot render must not start.
+
+        Raises:
+            ConfigError: no browser, with what to install.
+        """
+        if self.renderer is None or self._options.render != "always":
+            return
+        try:
+            await self.renderer.check()
+        except BrowserUnavailable as exc:
+            raise ConfigError(f"--render always: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the browser, when one was started."""
+        if self.renderer is not None:
+            await self.renderer.close()
 
     async def run(self, validators: Validators | None = None) -> AsyncGenerator[CrawlOutcome, None]:
         """Yield the start page's outcome, then those of every page discovered from it."""
@@ -204,7 +285,22 @@ class SiteCrawl:
         self._frontier.claim(first.url)
         if self._loader.scope.matches_globs(first.url):
             yield first
+        if first.fetched is not None and first.fetched.kind in SINGLE_DOCUMENT_KINDS:
+            # `docshelf add https://…/openapi.yaml` (or a PDF, a notebook) means that document, not its site.
+            self._report.complete = True
+            return
+        if self._options.prefer_llms_full:
+            full = await self._llms_full()
+            if full:
+                self._report.discovered_by = "llms-full.txt"
+                for outcome in full:
+                    if self._frontier.claim(outcome.url):
+                        yield outcome
+                self._report.complete = True
+                return
         method, pages = await self._discover(first)
+        for blocked in self._blocked_outcomes():
+            yield blocked
         self._report.discovered_by = method
         if method != "links":
             self._loader.validators = validators
@@ -217,7 +313,21 @@ class SiteCrawl:
         async with aclosing(self._fetch_frontier(follow_links=method == "links")) as outcomes:
             async for outcome in outcomes:
                 yield outcome
+        for blocked in self._blocked_outcomes():
+            yield blocked
         self._report.complete = not self._frontier.has_pending()
+
+    def _blocked_outcomes(self) -> list[CrawlOutcome]:
+        """Return a failure for each refused robots.txt, sitemap or llms.txt request not reported yet.
+
+        A refused page is already its own outcome; these requests are not pages, but a refusal
+        is recorded all the same, so the user sees what was blocked and how to allow it.
+        """
+        blocked = []
+        for url, error in self._fetcher.take_blocked().items():
+            if self._frontier.claim(url):
+                blocked.append(CrawlOutcome(url, error=error))
+        return blocked
 
     async def _open(self) -> CrawlOutcome:
         """Return the start page's outcome, and set the scope from where the start URL really is.
@@ -237,20 +347,38 @@ class SiteCrawl:
         self._started += 1
         try:
             reply = await self._loader.fetch(start, self._robots.reason_to_skip, conditional=False)
+        except BlockedFetch as exc:
+            raise AccessDeniedError(f"cannot crawl {redact_url(start)}: {exc.reason}") from exc
         except FetchError as exc:
             if is_unreachable(exc):
-                raise ConfigError(f"cannot reach {start}: {exc.reason} — check the address") from exc
+                raise ConfigError(
+                    f"cannot reach {redact_url(start)}: {exc.reason} — check the address"
+                ) from exc
             return CrawlOutcome(start, error=exc)
         except SkippedPage as exc:
             return CrawlOutcome(start, error=exc)
         if reply.status in (404, 410):
-            raise ConfigError(f"cannot reach {start}: HTTP {reply.status} — check the address")
+            raise ConfigError(f"cannot reach {redact_url(start)}: HTTP {reply.status} — check the address")
         self._frontier.claim(reply.url)
         self._loader.scope = Scope.for_start(reply.url, self._options)
         try:
-            return self._loader.outcome(reply, depth=0)
+            return await self._loader.finish(self._loader.outcome(reply, depth=0), reply)
         except CrawlError as exc:
             return CrawlOutcome(start, error=exc)
+
+    async def _llms_full(self) -> list[CrawlOutcome]:
+        """Return the pages of the site's `llms-full.txt` (see `discover.split_llms_full`), or [] when it has none."""
+        scope = self._loader.scope
+        policy = await self._robots.policy(scope.start)
+        found = await Discovery(self._fetcher, scope, policy, self._options.max_bytes).llms_full()
+        if found is None:
+            return []
+        url, text = found
+        pages = split_llms_full(text, url, scope.accepts)
+        if self._options.max_pages is not None:
+            pages = pages[: max(self._options.max_pages - self._started, 0)]
+        return [CrawlOutcome(page_url, fetched=Fetched(page_url, "markdown", markdown, depth=1))
+                for page_url, markdown in pages]
 
     async def _discover(self, first: CrawlOutcome) -> tuple[DiscoveryMethod, list[str]]:
         """Return how the pages were found and the pages to fetch after the start page."""

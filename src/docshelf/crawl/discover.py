@@ -8,12 +8,15 @@ and following links on top would pull in the pages a site chose to leave out.
 from __future__ import annotations
 
 import logging
+import re
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lxml import etree  # type: ignore[import-untyped]
 
+from docshelf.access import redact_url
 from docshelf.crawl.base import DiscoveryMethod
 from docshelf.crawl.content import looks_binary, media_type
 from docshelf.crawl.fetcher import Fetcher
@@ -67,6 +70,14 @@ class Discovery:
                 return pages
         return []
 
+    async def llms_full(self) -> tuple[str, str] | None:
+        """Return the URL and text of `llms-full.txt` in the start's folder, else at the host root, or None."""
+        for url in _distinct(f"{self._scope.folder}llms-full.txt", f"{origin(self._scope.start)}/llms-full.txt"):
+            text = await self._text(url)
+            if text and text.strip():
+                return url, text
+        return None
+
     async def sitemap(self) -> list[str]:
         """Return the in-scope pages of the sitemaps robots.txt names, else of the first `sitemap.xml` found."""
         pages = self._in_scope(await self._read_sitemaps(self._robots.sitemaps))
@@ -107,7 +118,7 @@ class Discovery:
         try:
             reply = await self._fetcher.get(url, check_hop=self._same_host, max_bytes=max_bytes)
         except CrawlError as exc:
-            logger.info("no page list at %s: %s", url, exc.reason)
+            logger.info("no page list at %s: %s", redact_url(url), exc.reason)
             return None
         # Single-page apps answer every path with their HTML shell, which is no llms.txt.
         if reply.status != 200 or (
@@ -128,6 +139,53 @@ class Discovery:
 def parse_llms_txt(text: str, url: str) -> list[str]:
     """Return the page URLs an `llms.txt` file links to (Markdown links), resolved against `url`."""
     return markdown_links(text, url)
+
+
+_H1 = re.compile(r"^# +\S.*$", re.MULTILINE)
+# Mintlify, Fern and others write each page's URL on the line after its title.
+_SOURCE_LINE = re.compile(r"^\s*(?:Source|URL):\s*<?(\S+?)>?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def split_llms_full(text: str, url: str, accepts: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """Return the pages of an `llms-full.txt` as (URL, Markdown).
+
+    A section under a `# ` title whose next lines name its page (`Source: https://…`)
+    becomes that page (when `accepts` it); everything else stays one page at the file's
+    own URL, in order, so no text is lost.
+    """
+    starts = _h1_offsets(text)
+    sections = [text[a:b] for a, b in zip([0, *starts], [*starts, len(text)])]
+    pages: dict[str, list[str]] = {}
+    for section in sections:
+        if not section.strip():
+            continue
+        head = "\n".join(section.split("\n")[:4])
+        source = _SOURCE_LINE.search(head)
+        page_url = url
+        if source is not None:
+            try:
+                candidate = normalize_url(source.group(1), url)
+            except ValueError:
+                candidate = url
+            if is_web_url(candidate) and accepts(candidate):
+                page_url = candidate
+                section = section.replace(source.group(0), "", 1)
+        pages.setdefault(page_url, []).append(section.strip("\n"))
+    return [(page_url, "\n\n".join(parts) + "\n") for page_url, parts in pages.items()]
+
+
+def _h1_offsets(text: str) -> list[int]:
+    """Return where each `# ` title line starts, leaving out lines inside code fences (shell comments)."""
+    offsets, offset, fence = [], 0, ""
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        marker = re.match(r"(`{3,}|~{3,})", stripped)
+        if marker and (not fence or (marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence))):
+            fence = "" if fence else marker.group(1)
+        elif not fence and _H1.match(line):
+            offsets.append(offset)
+        offset += len(line) + 1
+    return offsets
 
 
 def parse_sitemap(body: bytes) -> Sitemap:

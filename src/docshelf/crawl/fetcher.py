@@ -16,10 +16,11 @@ from urllib.parse import urldefrag, urljoin
 
 import httpx
 
+from docshelf.access import AccessDeniedError
 from docshelf.crawl.base import CrawlOptions, Validators
 from docshelf.crawl.politeness import HostGates
 from docshelf.crawl.urls import normalize_url
-from docshelf.errors import FetchError, SkippedPage
+from docshelf.errors import BlockedFetch, FetchError, SkippedPage
 
 MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -62,6 +63,17 @@ class Fetcher:
         self._client = client
         self._options = options
         self.gates = gates or HostGates(options.per_host)
+        self._blocked: dict[str, BlockedFetch] = {}
+
+    def take_blocked(self) -> dict[str, BlockedFetch]:
+        """Return the GETs the access policy refused since the last call, by the URL asked for."""
+        blocked, self._blocked = self._blocked, {}
+        return blocked
+
+    @property
+    def user_agent(self) -> str:
+        """Return the User-Agent every request of the crawl sends."""
+        return self._options.user_agent
 
     async def get(
         self,
@@ -84,9 +96,26 @@ class Fetcher:
             max_bytes: body size cap (default: the crawl's `max_bytes`).
 
         Raises:
+            BlockedFetch: the access policy refused the address of `url` or of a redirect hop.
             FetchError: network failure or timeout after retries, a redirect loop, too many redirects.
             SkippedPage: a redirect `check_hop` refused, content `check_content` refused, a body too large.
         """
+        try:
+            return await self._follow(url, check_hop, check_content, validators, max_bytes)
+        except BlockedFetch as exc:
+            blocked = BlockedFetch(url, exc.reason)
+            self._blocked.setdefault(url, blocked)
+            raise blocked from exc
+
+    async def _follow(
+        self,
+        url: str,
+        check_hop: HopCheck | None,
+        check_content: ContentCheck | None,
+        validators: Validators | None,
+        max_bytes: int | None,
+    ) -> Reply:
+        """Return the final reply to a GET of `url`, following the redirects `check_hop` allows."""
         limit = self._options.max_bytes if max_bytes is None else max_bytes
         current, seen = url, {url}
         for _ in range(MAX_REDIRECTS + 1):
@@ -159,6 +188,8 @@ class Fetcher:
                 # httpx's timeout is per read; the outer one also stops a body that trickles in forever.
                 async with asyncio.timeout(timeout):
                     return await self._send(url, headers, check_content, max_bytes)
+            except AccessDeniedError as exc:  # raised at connect time by docshelf.access
+                raise BlockedFetch(url, str(exc)) from exc
             except (TimeoutError, httpx.TimeoutException) as exc:
                 raise FetchError(url, f"timeout after {timeout:g}s") from exc
             except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -22,6 +22,8 @@ class PageLinks:
     """http(s) links that may be pages (assets such as images and PDFs left out)."""
     canonical: str | None = None
     """The page's `<link rel="canonical">` target, if it names an http(s) URL."""
+    markdown: str | None = None
+    """The page's Markdown twin, `<link rel="alternate" type="text/markdown" href>`, if it advertises one."""
 
 
 def html_links(html: str, url: str) -> PageLinks:
@@ -37,17 +39,19 @@ def html_links(html: str, url: str) -> PageLinks:
     base_node = tree.css_first("base[href]")
     if base_node is not None:
         base = _resolve(base_node.attributes.get("href"), url) or url
-    canonical = None
+    canonical = markdown = None
     for node in tree.css("link[rel][href]"):
-        if "canonical" in (node.attributes.get("rel") or "").lower().split():
+        rel = (node.attributes.get("rel") or "").lower().split()
+        if "canonical" in rel and canonical is None:
             canonical = _resolve(node.attributes.get("href"), base)
-            break
+        elif "alternate" in rel and (node.attributes.get("type") or "").lower() in ("text/markdown", "text/x-markdown"):
+            markdown = markdown or _resolve(node.attributes.get("href"), base)
     hrefs = (
         node.attributes.get("href")
         for node in tree.css("a[href]")
         if "nofollow" not in (node.attributes.get("rel") or "").lower().split()
     )
-    return PageLinks(_page_links(hrefs, base), canonical)
+    return PageLinks(_page_links(hrefs, base), canonical, markdown)
 
 
 def markdown_links(text: str, url: str) -> list[str]:

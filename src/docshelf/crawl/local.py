@@ -23,8 +23,16 @@ KINDS: dict[str, ContentKind] = {
     ".html": "html",
     ".htm": "html",
     ".txt": "text",
-    ".rst": "text",
+    ".rst": "rst",
+    ".ipynb": "notebook",
+    ".pdf": "pdf",
+    ".yaml": "openapi",
+    ".yml": "openapi",
+    ".json": "openapi",
 }
+# Most JSON and YAML files in a docs folder are configuration; one is taken only when it starts like an
+# OpenAPI or Swagger description (read from its first bytes, see `_is_api_description`).
+API_DESCRIPTION_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 # Folders that hold tooling, not documentation, besides every hidden one.
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__"})
 
@@ -54,19 +62,25 @@ async def crawl_folder(
     options: CrawlOptions,
     report: CrawlReport,
     validators: Validators | None = None,
+    *,
+    confined: bool = False,
 ) -> AsyncGenerator[CrawlOutcome, None]:
     """Yield one outcome per documentation file under `root`, sorted by path.
 
-    Reads `.md`, `.markdown`, `.html`, `.htm`, `.txt` and `.rst` (as text) files
+    Reads `.md`, `.markdown`, `.html`, `.htm`, `.txt`, `.rst`, `.ipynb`, OpenAPI/Swagger
+    `.yaml`/`.yml`/`.json` files and (with `include_pdf`, or when named) `.pdf` files
     recursively, skipping hidden folders and files and `node_modules`. Include/exclude
     globs match the path relative to the root or the `file://` URL. A file whose size and
     modification time match the stored ETag is reported as `not_modified`.
+
+    With `confined` (a crawl a client of the server started), a file that is a symlink to a
+    place outside the folder is skipped: the folder was allowed, not what it links to.
 
     Raises:
         ConfigError: `root` does not exist, or is a file of a type docshelf does not read.
     """
     folder = local_path(root)
-    files = _documents(folder)
+    files = _documents(folder, include_pdf=options.include_pdf or folder.is_file())
     report.discovered_by = "folder"
     taken = 0
     for path in files:
@@ -80,6 +94,9 @@ async def crawl_folder(
         if options.max_pages is not None and taken >= options.max_pages:
             return
         taken += 1
+        if confined and not path.resolve().is_relative_to(folder):
+            yield CrawlOutcome(url, error=SkippedPage(url, "a symlink to a file outside the folder"))
+            continue
         yield await asyncio.to_thread(read_document, path, depth, options.max_bytes, validators)
     report.complete = True
 
@@ -93,18 +110,29 @@ def read_document(
     second as the last crawl still counts as a change.
     """
     url = path.as_uri()
+    kind = KINDS[path.suffix.lower()]
     try:
         stat = path.stat()
         etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
         stored = validators(url) if validators else None
-        if stored and stored[0] == etag:
+        # An API description stands for its tag pages too, which a not-modified outcome would leave unreported.
+        if stored and stored[0] == etag and kind != "openapi":
             return CrawlOutcome(url, not_modified=True)
         if stat.st_size > max_bytes:
             return CrawlOutcome(url, error=SkippedPage(url, f"body over {format_size(max_bytes)}"))
         body = path.read_bytes()
     except OSError as exc:
         return CrawlOutcome(url, error=FetchError(url, f"unreadable: {exc.strerror or exc}"))
-    kind = KINDS[path.suffix.lower()]
+    return document_outcome(url, kind, body, etag, formatdate(stat.st_mtime, usegmt=True), depth)
+
+
+def document_outcome(
+    url: str, kind: ContentKind, body: bytes, etag: str | None, last_modified: str | None, depth: int
+) -> CrawlOutcome:
+    """Return the outcome of a document read from disk (a folder's file, a repository's blob)."""
+    if kind == "pdf":
+        return CrawlOutcome(url, fetched=Fetched(url, kind, "", etag=etag, last_modified=last_modified,
+                                                 depth=depth, data=body))
     text = decode(body, kind)
     if text is None:
         return CrawlOutcome(url, error=FetchError(url, "undecodable bytes"))
@@ -115,7 +143,7 @@ def read_document(
         kind,
         text,
         etag=etag,
-        last_modified=formatdate(stat.st_mtime, usegmt=True),
+        last_modified=last_modified,
         depth=depth,
         links=_web_links(text, kind, url),
     )
@@ -129,7 +157,7 @@ def _web_links(text: str, kind: ContentKind, url: str) -> list[str]:
     return markdown_links(text, url) if kind == "markdown" else []
 
 
-def _documents(root: Path) -> list[Path]:
+def _documents(root: Path, *, include_pdf: bool = False) -> list[Path]:
     """Return the documentation files at `root` (a folder, searched recursively, or one file), sorted.
 
     Raises:
@@ -138,6 +166,9 @@ def _documents(root: Path) -> list[Path]:
     if root.is_file():
         if root.suffix.lower() not in KINDS:
             raise ConfigError(f"{root} is not a file docshelf reads (use {', '.join(KINDS)})")
+        if root.suffix.lower() in API_DESCRIPTION_SUFFIXES and not _is_api_description(root):
+            raise ConfigError(f"{root} is not an OpenAPI or Swagger description (no `openapi: 3…` or "
+                              "`swagger: 2…` near its start); docshelf reads JSON and YAML files only as those")
         return [root]
     if not root.is_dir():
         raise ConfigError(f"no such folder: {root} — check the path")
@@ -150,6 +181,28 @@ def _documents(root: Path) -> list[Path]:
         found.extend(
             Path(folder, name)
             for name in names
-            if not name.startswith(".") and Path(name).suffix.lower() in KINDS
+            if not name.startswith(".") and is_document(Path(folder, name), include_pdf)
         )
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+
+
+def is_document(path: Path, include_pdf: bool) -> bool:
+    """Return True for a file of a folder that docshelf reads."""
+    suffix = path.suffix.lower()
+    if suffix not in KINDS:
+        return False
+    if suffix == ".pdf":
+        return include_pdf
+    return suffix not in API_DESCRIPTION_SUFFIXES or _is_api_description(path)
+
+
+def _is_api_description(path: Path) -> bool:
+    """Return True when a JSON/YAML file starts like an OpenAPI or Swagger description."""
+    from docshelf.extract.formats.openapi import looks_like_openapi
+
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return True  # reading it again reports why it cannot be read
+    return looks_like_openapi(head.decode("utf-8", errors="replace"))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from protego import Protego
 
+from docshelf.access import redact_url
 from docshelf.crawl.fetcher import Fetcher
 from docshelf.crawl.urls import host, origin
 from docshelf.errors import CrawlError
@@ -72,11 +73,13 @@ class RobotsCache:
         try:
             reply = await self._fetcher.get(robots_url, max_bytes=ROBOTS_MAX_BYTES)
         except CrawlError as exc:
-            logger.warning("%s unreadable (%s); crawling as if it allowed everything", robots_url, exc.reason)
+            logger.warning(
+                "%s unreadable (%s); crawling as if it allowed everything", redact_url(robots_url), exc.reason
+            )
             return RobotsPolicy(agent=self._agent)
         if reply.status >= 500:
             logger.warning(
-                "%s answered HTTP %d; crawling as if it allowed everything", robots_url, reply.status
+                "%s answered HTTP %d; crawling as if it allowed everything", redact_url(robots_url), reply.status
             )
         if reply.status != 200:
             return RobotsPolicy(agent=self._agent)

@@ -8,7 +8,7 @@ from posixpath import splitext
 from urllib.parse import urlsplit
 
 from docshelf.crawl.base import CrawlOptions
-from docshelf.crawl.urls import host, is_asset, is_web_url, origin
+from docshelf.crawl.urls import host, is_asset, is_pdf, is_web_url, origin
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,14 @@ class Scope:
     """Path prefix every URL in scope starts with; always ends with `/`."""
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    include_pdf: bool = False
+    """Whether PDF files are pages of this crawl (`--include-pdf`)."""
 
     @classmethod
     def for_start(cls, start: str, options: CrawlOptions) -> Scope:
         """Return the scope of a crawl that starts at the normalised URL `start`."""
-        return cls(start, host(start), path_prefix(urlsplit(start).path), options.include, options.exclude)
+        return cls(start, host(start), path_prefix(urlsplit(start).path), options.include, options.exclude,
+                   options.include_pdf)
 
     @property
     def folder(self) -> str:
@@ -49,7 +52,8 @@ class Scope:
 
     def accepts(self, url: str) -> bool:
         """Return True when `url` should be fetched: in scope, not an asset, and allowed by the globs."""
-        return self.contains(url) and not is_asset(url) and self.matches_globs(url)
+        return (self.contains(url) and not is_asset(url) and (self.include_pdf or not is_pdf(url))
+                and self.matches_globs(url))
 
     def matches_globs(self, url: str) -> bool:
         """Return True when `url` matches an include glob (if any) and no exclude glob."""

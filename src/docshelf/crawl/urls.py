@@ -13,7 +13,7 @@ INDEX_PAGES = frozenset({"index.html", "index.htm"})
 ASSET_EXTENSIONS = frozenset(
     {
         ".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".bmp", ".tif", ".tiff", ".avif",
-        ".pdf", ".ps", ".eps", ".epub", ".mobi", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt",
+        ".ps", ".eps", ".epub", ".mobi", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt",
         ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".whl", ".egg", ".jar", ".deb", ".rpm",
         ".dmg", ".exe", ".msi", ".bin", ".iso", ".apk",
         ".css", ".js", ".mjs", ".map", ".json", ".wasm",
@@ -35,7 +35,8 @@ def normalize_url(url: str, base: str | None = None) -> str:
     For http(s) URLs: the fragment is dropped, scheme and host are lowercased, a default
     port is removed, `.`/`..` segments are resolved, an empty path becomes `/`, and a
     trailing `index.html` is cut so that `x/` and `x/index.html` are one page. Other
-    schemes only lose their fragment.
+    schemes only lose their fragment. A hash route (`#/guide`, `#!/guide`) is kept: in a
+    client-side app it names a page of its own (see `hash_route`).
 
     >>> normalize_url("../b/index.html#top", "HTTP://Docs.Example.com:80/a/c/")
     'http://docs.example.com/a/b/'
@@ -50,12 +51,31 @@ def normalize_url(url: str, base: str | None = None) -> str:
     scheme = parts.scheme.lower()
     if scheme not in WEB_SCHEMES:
         return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
-    return urlunsplit((scheme, _netloc(url, scheme), _path(parts.path), quote(parts.query, _QUERY_SAFE), ""))
+    return urlunsplit((scheme, _netloc(url, scheme), _path(parts.path), quote(parts.query, _QUERY_SAFE),
+                       hash_route(parts.fragment)))
+
+
+def hash_route(fragment: str) -> str:
+    """Return the fragment when it is a client-side route (`/guide`, `!/guide`), else "".
+
+    Hash routers (Docsify, Angular's and Vue's hash modes) put the page in the fragment;
+    an ordinary fragment names a place in a page and is dropped. The root route (`#/`) is
+    the page itself.
+    """
+    route = fragment.removeprefix("!")
+    if not route.startswith("/") or route == "/":
+        return ""
+    return quote(fragment, _QUERY_SAFE + "#")
 
 
 def is_web_url(url: str) -> bool:
     """Return True for an http or https URL."""
     return urlsplit(url).scheme.lower() in WEB_SCHEMES
+
+
+def is_pdf(url: str) -> bool:
+    """Return True when the URL names a PDF file (fetched only when a crawl takes PDFs: `--include-pdf`)."""
+    return splitext(urlsplit(url).path)[1].lower() == ".pdf"
 
 
 def is_asset(url: str) -> bool:

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from selectolax.lexbor import LexborHTMLParser
 
+from docshelf.access import AccessDeniedError
 from docshelf.crawl.local import is_local, local_path
 
 _VERSION = r"v?\d+(?:\.\d+)+(?:[a-z]+\d*)?|v\d+"
@@ -131,6 +132,9 @@ async def detect_version(root: str, client: httpx.AsyncClient | None = None) -> 
     return (await detect_site(root, client)).version
 
 
+USER_AGENT = "docshelf/0.1 (+https://github.com/docshelf/docshelf)"
+
+
 async def detect_site(root: str, client: httpx.AsyncClient | None = None) -> SiteFacts:
     """Return the version and project the documentation at `root` states (URL, mike, page).
 
@@ -147,8 +151,7 @@ async def detect_site(root: str, client: httpx.AsyncClient | None = None) -> Sit
         return SiteFacts(version_in_page(text) if text else None, project_in_page(text) if text else None)
     url = root if "://" in root else f"https://{root}"
     own = client is None
-    http = client or httpx.AsyncClient(timeout=20.0, follow_redirects=True,
-                                       headers={"User-Agent": "docshelf/0.1 (+https://github.com/docshelf/docshelf)"})
+    http = client or httpx.AsyncClient(timeout=20.0, follow_redirects=True, headers={"User-Agent": USER_AGENT})
     try:
         page = await _get(http, url)
         project = project_in_page(page.text) if page is not None else None
@@ -182,6 +185,6 @@ async def _from_site(http: httpx.AsyncClient, page: httpx.Response) -> str | Non
 async def _get(http: httpx.AsyncClient, url: str) -> httpx.Response | None:
     try:
         response = await http.get(url)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, AccessDeniedError):  # refused by the access policy: the crawl reports it
         return None
     return response if response.status_code == 200 else None

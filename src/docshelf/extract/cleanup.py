@@ -34,12 +34,15 @@ _CHROME = (
 _PERMALINKS = "a.headerlink, a.hash-link, a.anchor, a.anchorjs-link, a.anchor-link"
 
 # Marks and widgets inside the article: permalinks, tables of contents, edit
-# buttons, feedback and cookie prompts.
+# buttons, feedback and cookie prompts. A section about cookies (Sphinx's
+# `<section id="set-cookie-options">`) is documentation, not a prompt.
+_NOT_A_SECTION = ":not(section):not(h1):not(h2):not(h3):not(h4):not(h5):not(h6)"
 _IN_ARTICLE = (
     _PERMALINKS + ", .md-content__button,"
     " .theme-edit-this-page, .edit-this-page, .toc, #toc, .table-of-contents, [role=doc-toc], .contents.topic,"
-    " [class^=toc]:not([class*=toctree]), [class*=-toc], [class*=_toc], [class*=feedback], [class*=cookie],"
-    " [id*=cookie], [class*=consent], .copybtn, .linenos, .linenodiv"
+    " [class^=toc]:not([class*=toctree]), [class*=-toc], [class*=_toc], [class*=feedback],"
+    f" [class*=cookie]{_NOT_A_SECTION}, [id*=cookie]{_NOT_A_SECTION}, [class*=consent], .copybtn, .linenos,"
+    " .linenodiv"
 )
 
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})

@@ -81,27 +81,61 @@ def extract_html(html: str, url: str) -> Extracted:
     return Extracted(title=title, markdown=markdown)
 
 
-def extract_document(text: str, kind: str, url: str) -> Extracted:
+DOCUMENT_KINDS = ("html", "markdown", "text", "rst", "notebook", "openapi", "pdf")
+
+
+def extract_document(text: str, kind: str, url: str, data: bytes | None = None) -> Extracted:
     """Return the title and Markdown of a document of any kind docshelf reads.
 
     Args:
         text: the document's text.
-        kind: "html" (converted), "markdown" or "text" (passed through with normalised newlines).
+        kind: "html" (converted), "markdown" or "text" (passed through with normalised newlines),
+            "rst", "notebook", "openapi" or "pdf" (each converted by its module in `extract.formats`).
         url: where the document came from; its last segment is the fallback title.
+        data: the bytes of a binary document ("pdf").
 
     Raises:
-        ExtractError: the document has no content.
-        ValueError: `kind` is not one of the three above.
+        ExtractError: the document has no content, or is malformed (with the reason).
+        ValueError: `kind` is not one of `DOCUMENT_KINDS`.
     """
     if kind == "html":
         return extract_html(text, url)
+    if kind in ("rst", "notebook", "openapi", "pdf"):
+        return _extract_format(text, kind, url, data)
     if kind not in ("markdown", "text"):
-        raise ValueError(f"unknown document kind {kind!r}: expected 'html', 'markdown' or 'text'")
+        raise ValueError(f"unknown document kind {kind!r}: expected one of {', '.join(DOCUMENT_KINDS)}")
     body = _pass_through(text)
     if not body.strip():
         raise ExtractError(url, "empty document")
     found = markdown_title(body) if kind == "markdown" else text_title(body)
     return Extracted(title=found or url_name(url), markdown=body)
+
+
+def _extract_format(text: str, kind: str, url: str, data: bytes | None) -> Extracted:
+    """Return the title and Markdown of an rst, notebook, OpenAPI or PDF document."""
+    # Imported here: each format pulls in its parser (docutils, nbformat, PyYAML, pypdf), and most crawls need none.
+    if kind == "rst":
+        from docshelf.extract.formats.rst import rst_to_html
+
+        return extract_html(rst_to_html(text, url), url)
+    if kind == "pdf":
+        from docshelf.extract.formats.pdf import pdf_to_markdown
+
+        if data is None:
+            raise ExtractError(url, "a PDF needs its bytes")
+        title, markdown = pdf_to_markdown(data, url)
+        return Extracted(title=title or url_name(url), markdown=markdown)
+    if kind == "openapi":
+        from docshelf.extract.formats.openapi import openapi_to_markdown
+
+        title, markdown = openapi_to_markdown(text, url)
+        return Extracted(title=title, markdown=markdown)
+    from docshelf.extract.formats.notebook import notebook_to_markdown
+
+    markdown = notebook_to_markdown(text, url)
+    if not markdown.strip():
+        raise ExtractError(url, "empty notebook")
+    return Extracted(title=markdown_title(markdown) or url_name(url), markdown=markdown)
 
 
 def _pass_through(text: str) -> str:

@@ -6,11 +6,15 @@ never a stack trace:
 | status | error | when |
 |---|---|---|
 | 400 | bad_request | a parameter or body field is missing, malformed or out of range |
+| 400 | blocked | a crawl of a private address or of a folder the server may not read (`--allow-hosts`, `--allow-folder`) |
 | 401 | unauthorized | the server has a token and the request does not carry it (`auth.py`) |
 | 403 | read_only, cross_origin, forbidden_host | a write to a read-only server; see `auth.py` |
 | 404 | not_found | unknown source, page URL, chunk or job (or route) |
 | 405 | method_not_allowed | a route asked with the wrong method |
 | 409 | crawl_running | a crawl of that source is already queued or running |
+| 409 | not_resumable | a resume of a job that is not interrupted or failed |
+| 413 | too_large | a request body over the limit |
+| 429 | too_many_jobs, too_many_attempts | the server's crawl jobs are full; too many failed logins (both with Retry-After) |
 | 500 | server_error | the shelf failed (the message says how); anything else is logged, not shown |
 
 Paths outside the API get the same statuses as a small HTML page instead (the web UI
@@ -31,11 +35,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from docshelf.access import AccessDeniedError
 from docshelf.errors import DocshelfError
-from docshelf.jobs import JobNotFoundError
+from docshelf.jobs import JobNotFoundError, JobNotResumableError, TooManyJobsError
+from docshelf.packs import PackError, PackModelError
 from docshelf.server import api, auth, ui
+from docshelf.server.limits import BodyLimit
 from docshelf.server.state import ReadOnlyError, ServerConfig, ServerState, SourceBusyError
-from docshelf.shelf_tools import NotOnShelfError
+from docshelf.shelf_tools import NotOnShelfError, QueryTooLongError
 from docshelf.versions import SeveralVersionsError
 
 if TYPE_CHECKING:
@@ -46,10 +53,16 @@ log = logging.getLogger(__name__)
 
 DOMAIN_ERRORS: tuple[tuple[type[DocshelfError], int, str], ...] = (
     (NotOnShelfError, 404, "not_found"),
+    (PackModelError, 409, "model_mismatch"),
+    (PackError, 400, "bad_pack"),
     (JobNotFoundError, 404, "not_found"),
     (ReadOnlyError, 403, "read_only"),
     (SourceBusyError, 409, "crawl_running"),
     (SeveralVersionsError, 400, "bad_request"),
+    (JobNotResumableError, 409, "not_resumable"),
+    (AccessDeniedError, 400, "blocked"),
+    (TooManyJobsError, 429, "too_many_jobs"),
+    (QueryTooLongError, 400, "bad_request"),
 )
 
 
@@ -68,7 +81,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     app = FastAPI(title="docshelf", summary="Search and ask a documentation shelf.", lifespan=lifespan)
     app.state.docshelf = state
-    app.add_middleware(auth.AccessGuard, config=config)
+    app.add_middleware(auth.AccessGuard, config=config, sessions=state.sessions)
+    app.add_middleware(BodyLimit)  # added last, so it runs first: before the token check reads anything
     app.add_exception_handler(DocshelfError, _docshelf_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -116,7 +130,8 @@ def error_response(
 async def _docshelf_error(request: Request, exc: DocshelfError) -> Response:
     for kind, status, error in DOMAIN_ERRORS:
         if isinstance(exc, kind):
-            return error_response(request, status, error, str(exc))
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyJobsError) else None
+            return error_response(request, status, error, str(exc), headers=headers)
     log.error("%s %s failed: %s", request.method, request.url.path, exc)
     return error_response(request, 500, "server_error", str(exc))
 

@@ -1,9 +1,12 @@
 """Who may talk to the server: the token check, the login form, and two guards for a server without a token.
 
 With a token, every request but the login form needs it: as `Authorization: Bearer TOKEN`
-(API clients, MCP) or as the cookie the login form sets (the web UI). The cookie holds an
-HMAC of the token, not the token, and is HttpOnly and SameSite=Strict, so another site can
-neither read it nor make the browser send it. Comparisons are constant-time.
+(API clients, MCP) or as the session cookie the login form sets (the web UI). The cookie is
+signed by itsdangerous with a secret the server draws at start and draws again at every logout
+(which ends every session), carries its issue time and expires after `SESSION_SECONDS`; it holds
+nothing of the token. It is HttpOnly and SameSite=Strict, so another site can neither read it
+nor make the browser send it. Comparisons are constant-time, and a client that fails to log in
+`MAX_LOGIN_FAILURES` times within `LOGIN_WINDOW_SECONDS` is refused (429) until the window passes.
 
 Without a token (only on 127.0.0.1 unless the user insists otherwise), any web page the user
 visits could still send requests to the server. Two guards close that: a write from a page of
@@ -14,15 +17,19 @@ attacker's domain resolves to 127.0.0.1).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import html
 import json
+import secrets
+import threading
+import time
+from collections import deque
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docshelf.server.state import ServerConfig
@@ -36,9 +43,84 @@ JSON_PREFIXES = ("/api/", "/api", "/mcp", "/openapi.json")
 """Paths whose clients are programs: they get a 401 JSON error rather than a redirect to the login form."""
 
 
-def session_value(token: str) -> str:
-    """Return the cookie value for `token`: proof that the token was given, which does not reveal it."""
-    return hmac.new(token.encode(), b"docshelf-session-v1", hashlib.sha256).hexdigest()
+SESSION_SECONDS = 12 * 3600
+"""How long a login lasts."""
+MAX_LOGIN_FAILURES = 5
+LOGIN_WINDOW_SECONDS = 60.0
+
+
+class Sessions:
+    """Issues and checks signed, expiring session cookies; `rotate()` (at logout) voids every one issued."""
+
+    def __init__(self, max_age: int = SESSION_SECONDS) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._serializer = self._new_serializer()
+
+    @staticmethod
+    def _new_serializer() -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(secrets.token_bytes(32), salt="docshelf-session-v2")
+
+    def issue(self) -> str:
+        """Return a new session cookie value."""
+        with self._lock:
+            return self._serializer.dumps({"session": secrets.token_hex(8)})
+
+    def valid(self, value: str | None) -> bool:
+        """Return True for a cookie this server signed with its current secret, less than `max_age` seconds ago."""
+        if not value:
+            return False
+        with self._lock:
+            serializer = self._serializer
+        try:
+            serializer.loads(value, max_age=self.max_age)
+        except (BadSignature, UnicodeError, ValueError):  # SignatureExpired is a BadSignature
+            return False
+        return True
+
+    def rotate(self) -> None:
+        """Draw a new secret: every session issued so far ends."""
+        with self._lock:
+            self._serializer = self._new_serializer()
+
+
+class LoginThrottle:
+    """Counts failed logins per client; refuses a client with `max_failures` in the last `window` seconds."""
+
+    def __init__(self, max_failures: int = MAX_LOGIN_FAILURES, window: float = LOGIN_WINDOW_SECONDS) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """Return the seconds `client` must wait before trying again, 0 when it may try now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            failures = self._recent(client, now)
+            if len(failures) < self.max_failures:
+                return 0
+            return max(1, int(failures[0] + self.window - now + 0.999))
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        """Record a failed login of `client`."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent(client, now).append(now)
+
+    def succeeded(self, client: str) -> None:
+        """Forget the failures of `client`."""
+        with self._lock:
+            self._failures.pop(client, None)
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(client, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if len(self._failures) > 10_000:  # many clients, each tried once: forget those with nothing recent
+            for name in [name for name, times in self._failures.items() if not times]:
+                del self._failures[name]
+        return failures
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -46,14 +128,16 @@ def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def is_authorized(config: ServerConfig, authorization: str | None, cookie: str | None) -> bool:
-    """Return True when no token is required, or the Bearer header or the session cookie carries it."""
+def is_authorized(
+    config: ServerConfig, authorization: str | None, cookie: str | None, sessions: Sessions | None = None
+) -> bool:
+    """Return True when no token is required, or the Bearer header carries it, or the session cookie is valid."""
     if config.token is None:
         return True
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and same_secret(credentials.strip(), config.token):
         return True
-    return cookie is not None and same_secret(cookie, session_value(config.token))
+    return sessions is not None and sessions.valid(cookie)
 
 
 def wants_json(path: str) -> bool:
@@ -71,9 +155,10 @@ def safe_next(target: str | None) -> str:
 class AccessGuard:
     """ASGI middleware: the Host check, the cross-origin write check, and the token check, in that order."""
 
-    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+    def __init__(self, app: ASGIApp, config: ServerConfig, sessions: Sessions | None = None) -> None:
         self.app = app
         self.config = config
+        self.sessions = sessions or Sessions()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,7 +186,7 @@ class AccessGuard:
                 return _error(403, "cross_origin", "writes from a page of another site are refused")
             return None
         if path in OPEN_PATHS or is_authorized(
-            self.config, request.headers.get("authorization"), request.cookies.get(COOKIE)
+            self.config, request.headers.get("authorization"), request.cookies.get(COOKIE), self.sessions
         ):
             return None
         if wants_json(path):
@@ -182,6 +267,15 @@ def _config(request: Request) -> ServerConfig:
     return config
 
 
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.docshelf.sessions
+    return sessions
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 @router.get(LOGIN_PATH)
 def login_form(request: Request, next: str = "/") -> Response:
     if _config(request).token is None:
@@ -197,12 +291,22 @@ def login(
     target = safe_next(next)
     if config.token is None:
         return RedirectResponse(target, status_code=303)
+    throttle: LoginThrottle = request.app.state.docshelf.login_throttle
+    client = _client(request)
+    wait = throttle.retry_after(client)
+    if wait:
+        page = _login_page(target, f"Too many failed attempts; try again in {wait} seconds.", status=429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     if not same_secret(token, config.token):
+        throttle.failed(client)
         return _login_page(target, "That is not the token this server was started with.", status=401)
+    throttle.succeeded(client)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
-        session_value(config.token),
+        _sessions(request).issue(),
+        max_age=SESSION_SECONDS,
         httponly=True,
         samesite="strict",
         path="/",
@@ -212,7 +316,11 @@ def login(
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    sessions = _sessions(request)
+    # Only a logged-in caller ends the sessions: logout needs no token, so anyone could call it.
+    if sessions.valid(request.cookies.get(COOKIE)):
+        sessions.rotate()
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

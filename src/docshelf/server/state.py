@@ -22,15 +22,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+from docshelf.access import AccessPolicy, FolderPolicy
 from docshelf.cli.shelf import ShelfContext
 from docshelf.crawl import default_source_name
 from docshelf.crawl.base import CrawlOptions
 from docshelf.errors import DocshelfError
-from docshelf.jobs import Job, JobManager
+from docshelf.jobs import MAX_PENDING_JOBS, Job, JobManager
 from docshelf.search import HybridSearcher
 from docshelf.shelf_tools import ShelfTools
 from docshelf.store import POSTGRES_SCHEMES, open_store
@@ -40,6 +42,7 @@ from docshelf.versions import ShelfVersions
 if TYPE_CHECKING:
     from docshelf.embed.base import Embedder
     from docshelf.llm import ResolvedModel
+    from docshelf.packs import PackAddSummary
     from docshelf.project.scope import ProjectScope
 
 DEFAULT_HOST = "127.0.0.1"
@@ -70,6 +73,14 @@ class ServerConfig:
     """Refresh each source version once its last crawl is this old, through the job queue; None: never."""
     scope: ProjectScope | None = None
     """The project scope searches honour (`docshelf serve` in a project with a `.docshelf.toml`); None: all."""
+    access: AccessPolicy = field(default_factory=AccessPolicy.for_clients)
+    """Where the crawls clients start may connect: no private address unless `--allow-hosts` names it."""
+    folders: FolderPolicy = field(default_factory=FolderPolicy)
+    """The folders clients may have crawled: none unless `--allow-folder` names them."""
+    max_jobs: int = MAX_PENDING_JOBS
+    """Crawl jobs queued or running at once; more get a 429 with Retry-After."""
+    job_journal: Path | None | Literal["default"] = "default"
+    """Where jobs are recorded, so a restart reports the interrupted ones (see `jobs.JobManager`)."""
 
 
 class ReadOnlyError(DocshelfError):
@@ -201,9 +212,17 @@ class ServerState:
             scope,
         )
         self.jobs: JobManager | None = (
-            None if config.read_only else JobManager(config.db, self.shelf.embedder_factory())
+            None
+            if config.read_only
+            else JobManager(config.db, self.shelf.embedder_factory(), access=config.access,
+                            folders=config.folders, max_pending=config.max_jobs, journal=config.job_journal)
         )
         self._write_lock = threading.Lock()
+        from docshelf.server.auth import LoginThrottle, Sessions
+
+        self.sessions = Sessions()
+        """Signs the login cookies; its secret is drawn at start and again at each logout."""
+        self.login_throttle = LoginThrottle()
         self._stop_refreshing: threading.Event | None = None
         if self.jobs is not None and config.refresh_every is not None:
             self._stop_refreshing = self.jobs.refresh_every(config.refresh_every)
@@ -214,13 +233,28 @@ class ServerState:
 
         Raises:
             ReadOnlyError: the server is read-only.
+            AccessDeniedError: the root is a private address or a folder the server may not read.
             SourceBusyError: that source is being crawled already.
+            TooManyJobsError: the server has as many jobs queued or running as it takes.
         """
         jobs = self._writable()
         name = source or default_source_name(root)
         with self._write_lock:
             self._check_idle(jobs, name)
             return jobs.start_add(root, name, options, version)
+
+    def resume_job(self, job_id: str) -> Job:
+        """Run an interrupted or failed job again; return it.
+
+        Raises:
+            ReadOnlyError: the server is read-only.
+            JobNotFoundError, JobNotResumableError, AccessDeniedError, SourceBusyError, TooManyJobsError.
+        """
+        jobs = self._writable()
+        with self._write_lock:
+            job = jobs.get(job_id)
+            self._check_idle(jobs, job.source)
+            return jobs.resume(job_id)
 
     def refresh_source(self, source: str) -> Job:
         """Start a re-crawl of a source with the root and options it was added with; return the job.
@@ -250,6 +284,24 @@ class ServerState:
             # Raises the unknown-source error naming the known ones, or asks which version.
             key = ShelfVersions.of(self.tools.store.source_names()).only_version(source)
             return self.tools.store.remove_source(key)
+
+    def add_pack(self, path: Path, *, reembed: bool = False) -> PackAddSummary:
+        """Add (or replace) the source a verified pack holds, under the same write rules as a crawl.
+
+        Raises:
+            ReadOnlyError: the server is read-only.
+            PackError: the pack is damaged or not a pack.
+            ModelMismatchError: its vectors are of another model and `reembed` is off.
+            SourceBusyError: that source is being crawled.
+        """
+        from docshelf.packs import add_pack, read_pack_info
+
+        jobs = self._writable()
+        name = read_pack_info(path).name
+        with self._write_lock:
+            self._check_idle(jobs, name)
+            with self.shelf.pool.dedicated() as store:
+                return add_pack(store, path, reembed=reembed, embedder_factory=self.shelf.embedder_factory())
 
     def _writable(self) -> JobManager:
         if self.jobs is None:

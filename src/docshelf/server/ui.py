@@ -27,7 +27,7 @@ from docshelf.errors import DocshelfError
 from docshelf.models import PageInfo, SearchHit, SearchMode, SourceStats
 from docshelf.server.render import highlight_css, render_answer, render_markdown, snippet
 from docshelf.server.state import ServerState
-from docshelf.shelf_tools import NotOnShelfError
+from docshelf.shelf_tools import MAX_QUERY_CHARS, NotOnShelfError
 
 HERE = Path(__file__).parent
 SEARCH_K = 20
@@ -96,6 +96,9 @@ def search_page(request: Request, q: str = "", source: str = "", mode: str = "hy
 
 def _search(state: ServerState, q: str, source: str, mode: SearchMode) -> dict[str, Any]:
     """Return the results part of the search page's context: hits with snippets, or an error to show."""
+    # An unknown source (or version) is the searcher's error, shown below: `django` may name its newest version.
+    if len(q) > MAX_QUERY_CHARS:
+        return {"error": f"The query is {len(q)} characters long; search with at most {MAX_QUERY_CHARS}."}
     started = time.perf_counter()
     try:
         hits = state.tools.searcher.search(q, k=SEARCH_K, sources=(source,) if source else (), mode=mode,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -39,6 +40,30 @@ def sections_from_json(value: str | list | None) -> list[SectionStart]:
     if value is None:
         return []
     return [SectionStart.from_json(item) for item in (json.loads(value) if isinstance(value, str) else value)]
+
+
+@dataclass
+class SourcePage:
+    """One page of a source written whole by `SourceReplacer.replace_source`: the page, its chunks, their vectors."""
+
+    page: Page
+    chunks: list[Chunk]
+    embed_hashes: list[str]
+    vectors: list[np.ndarray | None] = field(default_factory=list)
+    """One per chunk (float32, the shelf's model), or None for a chunk left to embed; empty: none has one."""
+
+
+@runtime_checkable
+class SourceReplacer(Protocol):
+    """A shelf that can replace a whole source in one transaction (what adding a pack needs)."""
+
+    def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
+        """Replace the source and all its pages, chunks and vectors with these, in one transaction.
+
+        Pages the source had that are not in `pages` are removed. The shelf must already be bound to
+        the vectors' model. Return how many chunks are left waiting for a vector.
+        """
+        ...
 
 
 @runtime_checkable

@@ -39,22 +39,29 @@ def identifier_parts(text: str) -> str:
     return " ".join(parts)
 
 
-def fts_columns(
-    page_title: str, heading_path: Sequence[str], content: str, inbound: str = ""
-) -> tuple[str, str, str, str]:
-    """Return the SQLite shelf's indexed text of a chunk: (title, headings, body, inbound).
+def fts_columns(page_title: str, heading_path: Sequence[str], content: str) -> tuple[str, str, str]:
+    """Return the SQLite shelf's indexed text of a chunk: (title, headings, body).
 
     The full-text table is contentless, so this is the one place that text is made:
-    a chunk is indexed with it when stored, and re-indexed with it when its inbound
-    text changes or a migration rebuilds the table.
+    a chunk is indexed with it when stored, and re-indexed with it when a migration
+    rebuilds the table.
     """
     headings = " ".join(heading_path)
     return (
         page_title + " " + identifier_parts(page_title),
         headings + " " + identifier_parts(headings),
         content + "\n" + identifier_parts(content),
-        inbound + "\n" + identifier_parts(inbound) if inbound else "",
     )
+
+
+def inbound_fts_text(inbound: str) -> str:
+    """Return the indexed form of a chunk's inbound link text (docshelf.inbound): the text and its identifiers' parts.
+
+    It has a full-text table of its own because FTS5's bm25 normalises by the length of the
+    whole row: as a fourth column, the many index entries that point at a popular section
+    made its row long, and so lowered that section's score for the words of its own body.
+    """
+    return inbound + "\n" + identifier_parts(inbound)
 
 
 def query_terms(text: str) -> list[str]:

@@ -177,12 +177,52 @@ def m010_inbound_text(conn: apsw.Connection) -> None:
            FROM chunks c LEFT JOIN pages p ON p.url = c.url"""
     )
     conn.executemany(
-        "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, '')",
         [(chunk_id, *fts_columns(title, section_headings(json.loads(path), sections_from_json(sections)), content))
          for chunk_id, title, path, sections, content in rows],
     )
 
 
+def m011_inbound_fts(conn: apsw.Connection) -> None:
+    """Move inbound link text out of `chunks_fts` into a full-text table of its own, `inbound_fts`.
+
+    FTS5's bm25 normalises by the length of the whole row, so as a fourth column the inbound
+    text of a section that many index entries point at lowered that section's score for the
+    words of its own body. Both tables are contentless, so both are rebuilt from `chunks`.
+    """
+    import json
+
+    from docshelf.store.base import sections_from_json
+    from docshelf.store.fts import fts_columns, inbound_fts_text, section_headings
+
+    conn.execute(
+        """
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, headings, body,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        CREATE VIRTUAL TABLE inbound_fts USING fts5(
+            inbound,
+            content='', contentless_delete=1,
+            tokenize="porter unicode61 tokenchars '_'"
+        );
+        """
+    )
+    rows = conn.execute(
+        """SELECT c.id, coalesce(p.title, ''), c.heading_path, c.sections, c.content, c.inbound
+           FROM chunks c LEFT JOIN pages p ON p.url = c.url"""
+    ).fetchall()
+    conn.executemany(
+        "INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (?, ?, ?, ?)",
+        [(chunk_id, *fts_columns(title, section_headings(json.loads(path), sections_from_json(sections)), content))
+         for chunk_id, title, path, sections, content, _ in rows],
+    )
+    conn.executemany(
+        "INSERT INTO inbound_fts(rowid, inbound) VALUES (?, ?)",
+        [(chunk_id, inbound_fts_text(inbound)) for chunk_id, *_, inbound in rows if inbound],
+    )
 def m012_versions_and_freshness(conn: apsw.Connection) -> None:
     """Give sources a version and the packages they document, pages when they last changed and their
     outgoing links, and keep a log of what each refresh changed.
@@ -219,6 +259,11 @@ def _recompute_priors(conn: apsw.Connection) -> None:
             conn.execute("UPDATE pages SET prior = ? WHERE url = ?", (new, url))
 
 
+def m014_record_model(conn: apsw.Connection) -> None:
+    """Keep whether an imported record named its vector's model, so its export says as much (records.py)."""
+    conn.execute("ALTER TABLE record_texts ADD COLUMN embedding_model TEXT")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_page_prior", m002_page_prior),
@@ -230,7 +275,9 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m008_chunk_sections", m008_chunk_sections),
     ("m009_navigation_by_entries", m009_navigation_by_entries),
     ("m010_inbound_text", m010_inbound_text),
+    ("m011_inbound_fts", m011_inbound_fts),
     ("m012_versions_and_freshness", m012_versions_and_freshness),
+    ("m014_record_model", m014_record_model),
 ]
 
 

@@ -457,6 +457,11 @@ def m007_vector_recall(cur: psycopg.Cursor) -> None:
     cur.execute(VECTOR)
 
 
+def m016_record_model(cur: psycopg.Cursor) -> None:
+    """Keep whether an imported record named its vector's model, so its export says as much (records.py)."""
+    cur.execute("ALTER TABLE docshelf_record_texts ADD COLUMN IF NOT EXISTS embedding_model text")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_site_pages", m001_site_pages),
     ("m002_docshelf_tables", m002_docshelf_tables),
@@ -471,6 +476,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m011_navigation_by_entries", m011_navigation_by_entries),
     ("m012_inbound_text", m012_inbound_text),
     ("m014_versions_and_freshness", m014_versions_and_freshness),
+    ("m016_record_model", m016_record_model),
 ]
 
 

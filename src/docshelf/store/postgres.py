@@ -48,7 +48,7 @@ from docshelf.models import (
     utc_now,
 )
 from docshelf.records import MODELS_BY_DIM
-from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
+from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json, sections_json
 from docshelf.store.fts import chunk_headings, identifier_parts, query_terms
 from docshelf.store.pg_migrations import apply_migrations
 
@@ -349,6 +349,35 @@ class PostgresStore:
 
         return self._run(f"writing page {page.url}", write)
 
+    def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
+        rows = [
+            (item.page, [(*self._chunk_row(chunk, item.page.title, embed_hash), vector) for chunk, embed_hash, vector
+                         in zip(item.chunks, item.embed_hashes, item.vectors or [None] * len(item.chunks), strict=True)])
+            for item in pages
+        ]
+
+        def write(cur: psycopg.Cursor) -> int:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:source:" + source.name,))
+            cur.execute("SELECT url FROM docshelf_pages WHERE source = %s", (source.name,))
+            urls = [r[0] for r in cur.fetchall()] + [page.url for page, _ in rows]
+            cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, source.name))
+            cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (source.name,))
+            cur.execute(
+                """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at) VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (name) DO UPDATE SET root = excluded.root, options = excluded.options,
+                   created_at = excluded.created_at, last_crawl_at = excluded.last_crawl_at""",
+                (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at),
+            )
+            pending = 0
+            for page, chunk_rows in rows:
+                _upsert_page(cur, page)
+                if chunk_rows:
+                    cur.executemany(_INSERT_CHUNK, chunk_rows)
+                pending += sum(1 for row in chunk_rows if row[-1] is None and row[11] != NOT_EMBEDDED)
+            return pending
+
+        return self._run(f"replacing source {source.name}", write)
+
     def record_failure(self, page: Page) -> None:
         def write(cur: psycopg.Cursor) -> None:
             cur.execute(
@@ -615,14 +644,17 @@ class PostgresStore:
         """Return a page's chunks in order with embed hash, vector and the record texts kept at import."""
         rows = self._rows(
             f"reading chunks of {url}",
-            _CHUNK_SQL.replace("SELECT ", "SELECT c.embed_hash, c.embedding, r.embedding, r.metadata, ", 1).replace(
+            _CHUNK_SQL.replace(
+                "SELECT ", "SELECT c.embed_hash, c.embedding, r.embedding, r.metadata, r.embedding_model, ", 1
+            ).replace(
                 " FROM site_pages c", " FROM site_pages c LEFT JOIN docshelf_record_texts r ON r.chunk_id = c.id"
             )
             + " WHERE c.url = %s ORDER BY c.chunk_number",
             (url,),
         )
         return [
-            (_chunk(r[4:]), r[0] or "", r[1], {k: v for k, v in (("embedding", r[2]), ("metadata", r[3])) if v})
+            (_chunk(r[5:]), r[0] or "", r[1],
+             {k: v for k, v in (("embedding", r[2]), ("metadata", r[3]), ("embedding_model", r[4])) if v})
             for r in rows
         ]
 
@@ -635,9 +667,10 @@ class PostgresStore:
             )
             if texts:
                 cur.executemany(
-                    """INSERT INTO docshelf_record_texts(chunk_id, embedding, metadata)
-                       SELECT id, %s, %s FROM site_pages WHERE url = %s AND chunk_number = %s""",
-                    [(t.get("embedding"), t.get("metadata"), url, n) for n, t in texts.items()],
+                    """INSERT INTO docshelf_record_texts(chunk_id, embedding, metadata, embedding_model)
+                       SELECT id, %s, %s, %s FROM site_pages WHERE url = %s AND chunk_number = %s""",
+                    [(t.get("embedding"), t.get("metadata"), t.get("embedding_model"), url, n)
+                     for n, t in texts.items()],
                 )
 
         self._run(f"keeping record texts of {url}", write)

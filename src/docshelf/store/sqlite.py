@@ -27,19 +27,20 @@ from docshelf.models import (
     SourceStats,
     utc_now,
 )
-from docshelf.store.base import NOT_EMBEDDED, sections_from_json, sections_json
-from docshelf.store.fts import chunk_headings, fts_columns, identifier_parts, match_expression, section_headings
+from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json, sections_json
+from docshelf.store.fts import chunk_headings, fts_columns, identifier_parts, inbound_fts_text, match_expression
 from docshelf.store.migrations import apply_migrations
 from docshelf.store.vector_matrix import VectorMatrix
 
-# Weights of the FTS columns (title, headings, body, inbound) in bm25(): a term in the
-# page title or a heading says more about a chunk than one in its body. Inbound is the
-# text of the site's links to the chunk (docshelf.inbound), weighted as the body: with it,
-# bm25 MRR@10 dev 0.798 -> 0.801, own 0.818 -> 0.829, fresh 0.765 -> 0.792; hybrid 0.884 -> 0.884,
-# 0.877 -> 0.888, 0.899 -> 0.884 (one question each). Weights 0.5, 2 and 4 moved one question or
-# none either way (bench/retrieval.py --inbound-weights).
-BM25_WEIGHTS = (4.0, 2.0, 1.0, 1.0)
-FTS_COLUMNS = ("title", "headings", "body", "inbound")
+# Weights in bm25() of the chunk's full-text columns (title, headings, body), then the multiplier
+# of its inbound link text's bm25, which has a table of its own (docshelf.store.fts.inbound_fts_text):
+# a term in the page title or a heading says more about a chunk than one in its body. The site's
+# links to a chunk (docshelf.inbound) count for little: hybrid MRR@10 with multiplier 0 / 0.1 / 0.25
+# / 0.5 was dev 0.878 / 0.877 / 0.857 / 0.856, own 0.859 / 0.867 / 0.867 / 0.882, fresh 0.881 / 0.881
+# / 0.879 / 0.855 (bench/retrieval.py --inbound-weights): index entries are dense with API names, so
+# they pull reference pages up for everyday words of a question as often as they find a section.
+BM25_WEIGHTS = (4.0, 2.0, 1.0, 0.1)
+FTS_COLUMNS = ("title", "headings", "body")
 
 __all__ = ["BM25_WEIGHTS", "SQLiteStore", "identifier_parts"]
 
@@ -98,7 +99,7 @@ class SQLiteStore:
             with self.conn:
                 yield
         except apsw.Error as exc:
-            raise StoreError(f"shelf {self.location}: write failed: {exc}") from exc
+            raise StoreError(f"shelf {self.location}: write failed: {_describe(exc)}") from exc
         finally:
             if self._vectors is not None:
                 self._vectors.mark_stale()
@@ -107,7 +108,7 @@ class SQLiteStore:
         try:
             return list(self.conn.execute(sql, params))
         except apsw.Error as exc:
-            raise StoreError(f"shelf {self.location}: query failed: {exc}") from exc
+            raise StoreError(f"shelf {self.location}: query failed: {_describe(exc)}") from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -208,6 +209,24 @@ class SQLiteStore:
                     self._insert_vector(chunk_id, known[embed_hash], chunk.source)
                 elif embed_hash != NOT_EMBEDDED:
                     pending += 1
+        return pending
+
+    def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
+        pending = 0
+        with self.atomic():
+            urls = [r[0] for r in self.conn.execute("SELECT url FROM pages WHERE source = ?", (source.name,))]
+            self._delete_chunks_of(list(dict.fromkeys([*urls, *(p.page.url for p in pages)])))
+            self.conn.execute("DELETE FROM pages WHERE source = ?", (source.name,))
+            self.upsert_source(source)
+            for item in pages:
+                self._upsert_page(item.page)
+                vectors = item.vectors or [None] * len(item.chunks)
+                for chunk, embed_hash, vector in zip(item.chunks, item.embed_hashes, vectors, strict=True):
+                    chunk_id = self._insert_chunk(chunk, item.page.title, embed_hash, embedded=vector is not None)
+                    if vector is not None:
+                        self._insert_vector(chunk_id, vector, chunk.source)
+                    elif embed_hash != NOT_EMBEDDED:
+                        pending += 1
         return pending
 
     def record_failure(self, page: Page) -> None:
@@ -371,21 +390,27 @@ class SQLiteStore:
         expression = match_expression(query)
         if expression is None:
             return []
-        weights = ", ".join(str(float(w)) for w in self.bm25_weights)
-        if not all(self.bm25_weights):
+        *column_weights, inbound_weight = self.bm25_weights
+        weights = ", ".join(str(float(w)) for w in column_weights)
+        body_expression = expression
+        if not all(column_weights):
             # A column weighted 0 is left out of the match too: its hits would still be candidates, scored 0.
-            kept = [name for name, w in zip(FTS_COLUMNS, self.bm25_weights) if w]
-            expression = "{" + " ".join(kept) + "} : (" + expression + ")"
-        sql = f"SELECT f.rowid, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts f"
-        params: list[object] = [expression]
+            kept = [name for name, w in zip(FTS_COLUMNS, column_weights) if w]
+            body_expression = "{" + " ".join(kept) + "} : (" + expression + ")"
+        # A chunk's score is its own text's bm25 plus its inbound text's, each from its own table.
+        # MATERIALIZED: bm25() only runs in a full-text query's own context, not a flattened union.
+        sql = (f"WITH matches AS MATERIALIZED (SELECT rowid AS id, -bm25(chunks_fts, {weights}) AS score "
+               "FROM chunks_fts WHERE chunks_fts MATCH ?")
+        params: list[object] = [body_expression]
+        if inbound_weight:
+            sql += " UNION ALL SELECT rowid, -bm25(inbound_fts) * ? FROM inbound_fts WHERE inbound_fts MATCH ?"
+            params += [float(inbound_weight), expression]
+        sql += ") SELECT m.id, sum(m.score) AS total FROM matches m"
         if sources:
-            sql += " JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND c.source IN (%s)" % ",".join(
-                "?" * len(sources)
-            )
+            sql += " JOIN chunks c ON c.id = m.id WHERE c.source IN (%s)" % ",".join("?" * len(sources))
             params += list(sources)
-        else:
-            sql += " WHERE chunks_fts MATCH ?"
-        return [(r[0], r[1]) for r in self._rows(sql + " ORDER BY score DESC LIMIT ?", [*params, limit])]
+        sql += " GROUP BY m.id ORDER BY total DESC LIMIT ?"
+        return [(r[0], r[1]) for r in self._rows(sql, [*params, limit])]
 
     def search_vector(self, vector: np.ndarray, sources: Sequence[str] = (), limit: int = 100) -> list[tuple[int, float]]:
         if self._dim is None:
@@ -429,15 +454,12 @@ class SQLiteStore:
             changes = [(chunk_id, text) for chunk_id, old in stored.fetchall()
                        if (text := texts.get(chunk_id, "")) != old]
             for chunk_id, text in changes:
-                (heading_path, sections, content, page_title) = self.conn.execute(
-                    """UPDATE chunks SET inbound = ? WHERE id = ? RETURNING heading_path, sections, content,
-                       coalesce((SELECT title FROM pages p WHERE p.url = chunks.url), '')""",
-                    (text, chunk_id),
-                ).fetchone()
-                # A contentless FTS5 row cannot be updated in place: the chunk is indexed again whole.
-                self.conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (chunk_id,))
-                headings = section_headings(json.loads(heading_path), sections_from_json(sections))
-                self._index_chunk(chunk_id, page_title, headings, content, text)
+                self.conn.execute("UPDATE chunks SET inbound = ? WHERE id = ?", (text, chunk_id))
+                # A contentless FTS5 row cannot be updated in place: it is deleted and inserted again.
+                self.conn.execute("DELETE FROM inbound_fts WHERE rowid = ?", (chunk_id,))
+                if text:
+                    self.conn.execute("INSERT INTO inbound_fts(rowid, inbound) VALUES (?, ?)",
+                                      (chunk_id, inbound_fts_text(text)))
         return len(changes)
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
@@ -479,6 +501,7 @@ class SQLiteStore:
             ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE url = ?", (url,))]
             for chunk_id in ids:
                 self.conn.execute("DELETE FROM chunks_fts WHERE rowid = ?", (chunk_id,))
+                self.conn.execute("DELETE FROM inbound_fts WHERE rowid = ?", (chunk_id,))
                 if self._dim is not None:
                     self.conn.execute("DELETE FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,))
             self.conn.execute("DELETE FROM chunks WHERE url = ?", (url,))
@@ -509,15 +532,11 @@ class SQLiteStore:
              json.dumps(chunk.metadata, ensure_ascii=False), chunk.updated_dt, embed_hash, int(embedded),
              chunk.context, chunk.enriched_by, sections_json(chunk)),
         ).fetchone()
-        self._index_chunk(chunk_id, page_title, chunk_headings(chunk), chunk.content, "")
-        return chunk_id
-
-    def _index_chunk(self, chunk_id: int, page_title: str, heading_path: Sequence[str], content: str,
-                     inbound: str) -> None:
         self.conn.execute(
-            "INSERT INTO chunks_fts(rowid, title, headings, body, inbound) VALUES (?, ?, ?, ?, ?)",
-            (chunk_id, *fts_columns(page_title, heading_path, content, inbound)),
+            "INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (?, ?, ?, ?)",
+            (chunk_id, *fts_columns(page_title, chunk_headings(chunk), chunk.content)),
         )
+        return chunk_id
 
     def _insert_vector(self, chunk_id: int, vector: bytes | np.ndarray, source: str) -> None:
         blob = vector if isinstance(vector, bytes) else _vector_blob(vector)
@@ -560,3 +579,12 @@ def _chunk(row: Sequence) -> Chunk:
         context=row[10], enriched_by=row[11], sections=sections_from_json(row[12]),
     )
 
+
+def _describe(exc: apsw.Error) -> str:
+    """Return what a failed statement means for the user; a full disk says what to do."""
+    if isinstance(exc, apsw.FullError):
+        return (
+            "the disk (or the shelf's size limit) is full; the pages stored so far are complete — "
+            "free some space and run the command again to finish"
+        )
+    return str(exc)

@@ -34,6 +34,33 @@
     }
   });
 
+  // A pack is added in the request itself (no crawl job): verified, then its source added or replaced.
+  const packForm = document.getElementById("pack-form");
+  const packResult = document.getElementById("pack-result");
+  const packError = document.getElementById("pack-error");
+  packForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = packForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    packError.hidden = true;
+    packResult.hidden = true;
+    try {
+      const response = await fetch("/api/packs", { method: "POST", body: new FormData(packForm) });
+      if (!response.ok) throw new Error(await window.docshelf.errorText(response));
+      const added = await response.json();
+      packResult.textContent = `${added.replaced ? "Replaced" : "Added"} ${added.source}: ${added.pages} pages, ` +
+        `${added.chunks} chunks (${added.vectors_used} vectors as packed, ${added.embedded} embedded here).`;
+      packResult.hidden = false;
+      packForm.reset();
+      await reloadTable();
+    } catch (error) {
+      packError.textContent = error.message;
+      packError.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   // Refresh and remove buttons live in the table, which is replaced after every change.
   table.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-refresh], button[data-remove]");
@@ -115,7 +142,7 @@
     const bar = element.querySelector(".job-progress");
     const status = element.querySelector(".job-status");
     element.dataset.status = job.status;
-    if (job.status === "done" || job.status === "failed") {
+    if (job.status === "done" || job.status === "failed" || job.status === "interrupted") {
       bar.max = 1;
       bar.value = 1;
     } else if (job.chunks > 0) {
@@ -134,6 +161,7 @@
     if (job.status === "queued") return "queued: waiting for the crawl before it";
     if (job.status === "running") return `running: ${progress}`;
     if (job.status === "failed") return `failed: ${job.error || "unknown error"}`;
+    if (job.status === "interrupted") return `interrupted: ${job.error || "the server stopped during this crawl"}`;
     const s = job.summary;
     if (!s) return `done: ${progress}`;
     return `done: ${s.pages_ok} pages stored, ${s.pages_unchanged} unchanged, ${s.pages_failed} failed, ` +

@@ -210,7 +210,7 @@ def test_a_registry_folder_served_on_localhost_end_to_end(widgets_db: Path, tmp_
 
 def test_cli_pack_and_add_refuse_clearly(widgets_db: Path, widgets_pack: Path, tmp_path: Path) -> None:
     code, _, err = run("--db", str(widgets_db), "pack", "nope", "-o", str(tmp_path / "x.docshelf"))
-    assert code == 2 and "no source 'nope'" in err and "widgets" in err
+    assert code == 2 and "unknown source 'nope'" in err and "widgets" in err
     code, _, err = run("--db", str(widgets_db), "pack", "-o", str(tmp_path / "x.docshelf"))
     assert code == 2 and "either a SOURCE or --all" in err
     code, _, err = run("--db", str(tmp_path / "s.db"), "add", str(widgets_pack), "--include", "*/api/*")
@@ -221,3 +221,40 @@ def test_cli_pack_and_add_refuse_clearly(widgets_db: Path, widgets_pack: Path, t
     store.close()
     code, _, err = run("--db", str(other), "add", str(widgets_pack))
     assert code == 2 and "--reembed" in err and "local:all-MiniLM-L6-v2" in err
+
+
+def test_a_version_packs_as_that_version_and_adds_back_as_it(tmp_path: Path) -> None:
+    shelf = tmp_path / "versions.db"
+    store = open_shelf(str(shelf))
+    store.bind_embedder("test:model", 8)
+    for version, word in (("4.2", "select_for_update"), ("5.1", "generated_field")):
+        key = f"lib@{version}"
+        store.upsert_source(Source(key, f"http://lib.test/{version}/", last_crawl_at="2025-01-02T00:00:00+00:00",
+                                   packages=["lib"]))
+        page, chunks, hashes = make_page(f"http://lib.test/{version}/a", [f"{word} text"], source=key)
+        store.replace_page(page, chunks, hashes)
+        store.store_embeddings({h: unit(i) for i, h in enumerate(hashes)})
+    store.close()
+
+    code, out, err = run("--db", str(shelf), "pack", "lib@4.2", "-o", str(tmp_path), "--json")
+    assert code == 0, err
+    [info] = json.loads(out)
+    assert (info["name"], info["version"]) == ("lib", "4.2") and info["path"].endswith("lib@4.2.docshelf")
+    code, out, _ = run("--db", str(shelf), "pack", "lib", "-o", str(tmp_path / "newest.docshelf"), "--json")
+    assert code == 0 and json.loads(out)[0]["version"] == "5.1"  # a bare name packs the newest version
+    pack = open_pack(Path(info["path"]))
+    assert pack.manifest["source"] == "lib@4.2" and pack.manifest["packages"] == ["lib"]
+    pack.close()
+
+    other = tmp_path / "other.db"
+    code, _, err = run("--db", str(other), "add", info["path"])
+    assert code == 0, err
+    store = open_shelf(str(other))
+    [stats] = store.list_sources()
+    assert stats.source.name == "lib@4.2" and stats.source.version == "4.2" and stats.source.packages == ["lib"]
+    store.close()
+
+    registry = tmp_path / "shelves"
+    code, out, _ = run("--db", str(shelf), "pack", "--all", "-o", str(registry), "--json")
+    index = json.loads((registry / "index.json").read_text())
+    assert [(p["name"], p["version"]) for p in index["packs"]] == [("lib", "4.2"), ("lib", "5.1")]

@@ -21,6 +21,7 @@ import httpx
 
 from docshelf import __version__
 from docshelf.packs import PACK_SUFFIX, PackError, PackInfo, file_sha256
+from docshelf.versions import order_key
 
 INDEX_FILE = "index.json"
 REGISTRY_FORMAT = "docshelf-registry"
@@ -114,7 +115,8 @@ def find_in_registry(url: str) -> RegistryEntry | None:
     if not matches:
         offered = ", ".join(e["name"] + (f"@{e['version']}" if e.get("version") else "") for e in index["packs"])
         raise RegistryError(f"the registry at {base}/ offers no {wanted}; it offers: {offered or 'nothing'}")
-    return RegistryEntry(matches[-1], urljoin(index_url, matches[-1]["file"]))
+    newest = max(matches, key=lambda e: order_key(e.get("version") or ""))  # NAME alone: its newest version
+    return RegistryEntry(newest, urljoin(index_url, newest["file"]))
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from docshelf.ingest import Progress, attach_inbound_text, chunk_embedding_text
 from docshelf.models import Chunk, Page, Source
 from docshelf.store.base import SourcePage, SourceReplacer, Store, sections_from_json, sections_json
 from docshelf.transfer import chunk_access, iter_pages
+from docshelf.versions import source_key, split_key
 
 PACK_SUFFIX = ".docshelf"
 PACK_FORMAT = "docshelf-pack"
@@ -101,16 +102,24 @@ class PackInfo:
 
     @property
     def name(self) -> str:
-        return self.manifest["source"]
+        """The source key the pack adds: `name@version` for a version (see `docshelf.versions`)."""
+        return pack_source_key(self.manifest)
 
     def to_json(self) -> dict[str, Any]:
         """Return the registry entry of the pack."""
         m = self.manifest
-        return {"name": m["source"], "version": m["version"], "file": self.path.name if self.path else None,
+        # A registry offers NAME and, per version, NAME@VERSION (pack_registry.registry_entry).
+        return {"name": split_key(m["source"])[0], "version": m["version"], "file": self.path.name if self.path else None,
                 "root": m["root"], "pages": m["pages"], "chunks": m["chunks"], "vectors": m["vectors"],
                 "model": m["embed_model"], "dim": m["embed_dim"], "date": m["crawled_at"], "size": self.size,
                 "checksum": self.sha256, "content_sha256": m["content_sha256"],
                 "docshelf_version": m["docshelf_version"]}
+
+
+def pack_source_key(manifest: dict[str, Any]) -> str:
+    """Return the source key a pack's manifest names: its source, with its version when the name lacks it."""
+    name, version = split_key(manifest["source"])
+    return source_key(name, version or manifest.get("version") or "")
 
 
 def file_sha256(path: Path) -> str:
@@ -168,7 +177,8 @@ def write_pack(store: Store, source: str, path: Path) -> PackInfo:
                     counts["vectors"] += blob is not None
             manifest = {
                 "format": PACK_FORMAT, "format_version": PACK_FORMAT_VERSION, "docshelf_version": __version__,
-                "source": stored.name, "version": "", "root": stored.root, "options": stored.options,
+                "source": stored.name, "version": stored.version, "packages": stored.packages,
+                "root": stored.root, "options": stored.options,
                 "created_at": stored.created_at, "crawled_at": stored.last_crawl_at,
                 "embed_model": identity[0] if identity else None, "embed_dim": identity[1] if identity else None,
                 "embed_model_sha256": model_file_sha256(identity[0]) if identity else None, **counts,
@@ -214,7 +224,7 @@ class Pack:
 
     def pages(self) -> Iterator[SourcePage]:
         """Yield the pack's pages with their chunks and vectors, in URL order."""
-        name = self.manifest["source"]
+        name = pack_source_key(self.manifest)
         chunks = self.conn.execute(f"SELECT {', '.join(_CHUNK_COLUMNS)}, vector FROM chunks ORDER BY url, chunk_number")
         pending = next(chunks, None)
         for row in self.conn.execute(f"SELECT {', '.join(_PAGE_COLUMNS)} FROM pages ORDER BY url").fetchall():
@@ -371,14 +381,15 @@ def add_pack(store: Store, path: Path, *, reembed: bool = False, embedder_factor
                 raise ConfigError("adding a pack with --reembed needs the shelf's embedder")
             embedder = embedder_factory()
             store.bind_embedder(embedder.model_id, embedder.dim)
-        summary = PackAddSummary(manifest["source"], replaced=store.get_source(manifest["source"]) is not None,
+        key = pack_source_key(manifest)
+        summary = PackAddSummary(key, replaced=store.get_source(key) is not None,
                                  model=(store.embedder_identity() or (None,))[0])
         pages = list(pack.pages())
         if not use_vectors:
             for item in pages:
                 item.vectors = []
-        source = Source(manifest["source"], manifest["root"], manifest["options"] or {}, manifest["created_at"],
-                        manifest["crawled_at"])
+        source = Source(key, manifest["root"], manifest["options"] or {}, manifest["created_at"],
+                        manifest["crawled_at"], packages=list(manifest.get("packages") or []))
         pending = store.replace_source(source, pages)
     finally:
         pack.close()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from docshelf.cli.shelf import ShelfContext, config_errors, emit_json
+from docshelf.cli.shelf import ShelfContext, check_sources, config_errors, emit_json
 
 
 @click.command("pack")
-@click.argument("source", required=False)
+@click.argument("source", metavar="[SOURCE[@VERSION]]", required=False)
 @click.option("--all", "all_sources", is_flag=True, help="Pack every source into the folder -o, with an index.json.")
 @click.option("-o", "--output", metavar="FILE_OR_DIR", required=True,
               help="The pack file (NAME.docshelf), or with --all the registry folder.")
@@ -26,9 +26,13 @@ def pack_command(shelf: ShelfContext, source: str | None, all_sources: bool, out
     With --all, every source goes into a folder with an index.json: serve the
     folder with any static file server and it is a registry.
 
+    A source with versions is packed one version at a time: SOURCE@VERSION, or
+    SOURCE for its newest; the pack records the version, and adds it as that version.
+
     \b
     Example:
         docshelf pack flask -o flask.docshelf
+        docshelf pack django@4.2 -o django-4.2.docshelf
         docshelf pack --all -o shelves/
         docshelf add flask.docshelf
     """
@@ -43,6 +47,7 @@ def pack_command(shelf: ShelfContext, source: str | None, all_sources: bool, out
                 raise click.UsageError(f"-o {output}: with --all give a folder, not a file")
             infos = write_packs(shelf.store, folder)
         else:
+            (source,) = check_sources(shelf, (source or "",))  # a bare name: its newest version
             target = Path(output)
             if target.is_dir():
                 target = target / f"{source}.docshelf"

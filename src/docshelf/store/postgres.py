@@ -363,10 +363,13 @@ class PostgresStore:
             cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, source.name))
             cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (source.name,))
             cur.execute(
-                """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at) VALUES (%s, %s, %s, %s, %s)
+                """INSERT INTO docshelf_sources(name, root, options, created_at, last_crawl_at, version, packages)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (name) DO UPDATE SET root = excluded.root, options = excluded.options,
-                   created_at = excluded.created_at, last_crawl_at = excluded.last_crawl_at""",
-                (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at),
+                   created_at = excluded.created_at, last_crawl_at = excluded.last_crawl_at,
+                   version = excluded.version, packages = excluded.packages""",
+                (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at,
+                 source.version, Jsonb(source.packages)),
             )
             pending = 0
             for page, chunk_rows in rows:

@@ -478,7 +478,9 @@ def test_a_git_repository_is_crawled_at_a_ref(make_client: Client, tmp_path: Pat
     git("-C", "work", "commit", "-q", "-m", "docs")
     git("-C", "work", "tag", "v1")
     git("-C", "work", "push", "-q", str(tmp_path / "tides.git"), "HEAD:refs/heads/main", "--tags")
-    client = make_client()
+    # a local repository a client names is a folder on the server: it must lie under --allow-folder
+    assert make_client().post("/api/sources", json={"path": str(tmp_path / "tides.git")}).status_code == 400
+    client = make_client(folders=FolderPolicy.of([tmp_path]))
     job = client.post("/api/sources", json={"path": str(tmp_path / "tides.git"), "ref": "v1",
                                             "docs_path": "guide", "render": "never"}).json()
     done = wait_done(client, job["id"])

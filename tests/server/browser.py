@@ -21,20 +21,12 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Playwright
 
+from docshelf.crawl.render import CHROMIUM_ARGS as RENDER_ARGS
+
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # tests run as root, where Chromium's sandbox refuses to start
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-breakpad",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
-]
+# docshelf's own switches that stop Chromium calling home (crawl.render), and no sandbox:
+# tests run as root, where Chromium's sandbox refuses to start.
+CHROMIUM_ARGS = ["--no-sandbox", *RENDER_ARGS]
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

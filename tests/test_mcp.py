@@ -113,6 +113,39 @@ def test_stdio_write_tools_run_a_crawl_job_to_completion(db: str, tmp_path: Path
         asyncio.run(session(server.url("/")))
 
 
+def test_add_source_reads_a_git_repository_at_a_ref(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.invalid", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "work" / "guide").mkdir(parents=True)
+    (tmp_path / "work" / "guide" / "tides.md").write_text("# Tides\n\nThe ebb tide runs for six hours.\n")
+    (tmp_path / "work" / "notes.md").write_text("# Notes\n\nOutside the docs folder: never read.\n")
+    git("init", "-q", "--bare", "tides.git")
+    git("init", "-q", "work")
+    git("-C", "work", "add", "-A")
+    git("-C", "work", "commit", "-q", "-m", "docs")
+    git("-C", "work", "tag", "v1")
+    git("-C", "work", "rm", "-q", "guide/tides.md")
+    git("-C", "work", "commit", "-q", "-m", "gone after v1")
+    git("-C", "work", "push", "-q", str(tmp_path / "tides.git"), "HEAD:refs/heads/main", "--tags")
+
+    async def session() -> None:
+        async with stdio(str(tmp_path / "shelf.db"), "--allow-write", "--allow-folder", str(tmp_path)) as client:
+            started = await client.call_tool("add_source", {"url": str(tmp_path / "tides.git"), "source": "tides",
+                                                            "ref": "v1", "docs_path": "guide", "render": "never"})
+            job_id = re.search(r"Started job (\w+)", text(started)).group(1)
+            deadline = time.monotonic() + 60
+            while "**done**" not in (status := text(await client.call_tool("job_status", {"job_id": job_id}))):
+                assert "failed" not in status and time.monotonic() < deadline, status
+                await asyncio.sleep(0.2)
+            found = text(await client.call_tool("search_docs", {"query": "ebb tide", "source": "tides"}))
+            assert "six hours" in found  # the file as it was at v1, from the docs folder only
+            assert "never read" not in text(await client.call_tool("search_docs", {"query": "outside docs folder"}))
+
+    asyncio.run(session())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

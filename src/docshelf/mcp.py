@@ -10,6 +10,7 @@ unknown URL, unknown job) comes back as a tool error with the fix, not a trace.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -114,23 +115,33 @@ def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> 
     @server.tool()
     def add_source(url: str, source: str | None = None, include: list[str] | None = None,
                    exclude: list[str] | None = None, max_pages: int | None = None,
-                   version: str | None = None) -> str:
-        """Crawl a documentation site (or a local folder) onto the shelf in the background; returns a job id at once.
+                   version: str | None = None, render: Literal["auto", "always", "never"] = "auto",
+                   include_pdf: bool = False, ref: str | None = None, docs_path: str | None = None) -> str:
+        """Crawl a documentation site, Git repository (or a local folder) onto the shelf in the background;
+        returns a job id at once.
 
-        Give the root URL of the docs (e.g. https://flask.palletsprojects.com/en/stable/). The crawl can take
-        minutes: poll job_status(job_id) until it says done; pages become searchable as they are stored.
+        Give the root URL of the docs (e.g. https://flask.palletsprojects.com/en/stable/) or of a repository
+        (https://github.com/org/repo). The crawl can take minutes: poll job_status(job_id) until it says done;
+        pages become searchable as they are stored.
 
         Args:
-            url: the site's root URL, or a folder path.
+            url: the site's root URL, a Git repository URL, or a folder path.
             source: a short name for the source (default: derived from the URL).
             include: only URLs matching one of these globs (e.g. "*/api/*").
             exclude: skip URLs matching these globs.
             max_pages: stop after this many pages.
             version: the version these docs are of (e.g. "4.2"); omit to take what the site states.
+            render: "auto" renders in Chromium only pages built by scripts (app shells); "always" every page;
+                "never" reads the HTML as served.
+            include_pdf: also read the PDFs the site links to.
+            ref: for a Git repository, the branch, tag or commit to read (default: its HEAD).
+            docs_path: for a Git repository, the folder holding the docs (default: found from mkdocs.yml,
+                a Sphinx conf.py, docs/ or doc/).
         """
         from docshelf.crawl.base import CrawlOptions
 
-        options = CrawlOptions(include=tuple(include or ()), exclude=tuple(exclude or ()), max_pages=max_pages)
+        options = CrawlOptions(include=tuple(include or ()), exclude=tuple(exclude or ()), max_pages=max_pages,
+                               render=render, include_pdf=include_pdf, ref=ref, path=docs_path)
         return _call(lambda: _started(jobs.start_add(url, source, options, version)))
 
     @server.tool()

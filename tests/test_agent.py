@@ -124,6 +124,19 @@ def test_read_page_and_list_tools_and_model_retry_on_unknown_names(tools: ShelfT
     assert turn.answer.citations[0].chunk_number == 0 and turn.answer.citations[0].page_url == page
 
 
+def test_a_version_not_on_the_shelf_is_sent_back_to_the_model_to_fix(tools: ShelfTools) -> None:
+    model, seen = _scripted(
+        _call("search_docs", query="cache ttl", source="widgets", version="9.9"),
+        _call("search_docs", query="cache ttl", source="widgets"),
+        lambda messages, info: ModelResponse(parts=[TextPart("See the configuration page.")]),
+    )
+    turn = _ask(tools, model)
+    retry = seen[1][0][-1].parts[0]  # what the model got back for version 9.9: which versions there are
+    assert "9.9" in str(retry.content) and "Traceback" not in str(retry.content)
+    assert [c["args"].get("version") for c in turn.answer.tool_calls] == ["9.9", None]
+    assert "<http" in _returns(seen[2][0])[-1].content  # the second search, without a version, found passages
+
+
 def test_injected_text_stays_data_and_changes_no_tool_behaviour(tools: ShelfTools) -> None:
     model, seen = _scripted(
         _call("search_docs", query="zebrafish calibration"),

@@ -84,20 +84,23 @@ class AskDeps:
             self.returned[passage.ref.url] = passage.ref
 
 
-def search_docs(ctx: RunContext[AskDeps], query: str, source: str | None = None, k: int = 8) -> str:
+def search_docs(ctx: RunContext[AskDeps], query: str, source: str | None = None, k: int = 8,
+                version: str | None = None) -> str:
     """Search the documentation and return the best passages, each with its citation URL (url#anchor).
 
     Args:
         query: what to look for, in the words the docs would use: API names, options, error messages.
         source: a source name from list_sources to search only that site; omit to search all.
         k: how many passages to return (1-30).
+        version: with `source`, the version of its docs to search (e.g. "4.2"); omit for the newest
+            (or the project's pinned one).
     """
     deps = ctx.deps
-    deps.record("search_docs", query=query, source=source, k=k)
+    deps.record("search_docs", query=query, source=source, k=k, **({"version": version} if version else {}))
     if source and deps.sources and source not in deps.sources:
         raise ModelRetry(f"this question is limited to the sources {', '.join(deps.sources)}")
     try:
-        result = deps.tools.search_docs(query, source or deps.sources or None, k)
+        result = deps.tools.search_docs(query, source or deps.sources or None, k, version=version)
     except NotOnShelfError as exc:
         raise ModelRetry(str(exc)) from exc
     deps.saw(result.shown_passages())

@@ -175,7 +175,7 @@ def print_ablations(
 def print_inbound_weights(
     qset: QuestionSet, store: SQLiteStore, searcher: HybridSearcher, questions: list[dict], scorer, weights: list[float]
 ) -> None:
-    """Score bm25 and hybrid with each BM25 weight of the inbound column (0 leaves it out of the match)."""
+    """Score bm25 and hybrid with each multiplier of the inbound link text's bm25 (0 leaves its table out of the match)."""
     defaults = store.bm25_weights
     lines = ["| inbound weight | bm25 MRR@10 | bm25 howto | hybrid MRR@10 | hybrid howto | hybrid Hit@1 |",
              "|---:|---:|---:|---:|---:|---:|"]

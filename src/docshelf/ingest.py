@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 
 from docshelf.chunk import chunk_markdown
 from docshelf.crawl import crawl, default_source_name
-from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, Fetched
+from docshelf.crawl.base import CrawlOptions, CrawlOutcome, CrawlReport, Fetched, Validators
 from docshelf.dedup import NearDuplicates
 from docshelf.embed.base import Embedder
 from docshelf.enrich import chunk_summary, chunk_title, embedding_text
 from docshelf.errors import EmbedError, ExtractError, SkippedPage
 from docshelf.extract import extract_document
 from docshelf.inbound import ChunkAnchors, chunk_texts
-from docshelf.models import Chunk, Page, PageChange, Source, utc_now
+from docshelf.models import Chunk, Page, PageChange, PageInfo, Source, utc_now
 from docshelf.page_kind import PRIORS, names_a_version, page_prior, profile_page, version_series
 from docshelf.store.base import NOT_EMBEDDED, Store
 from docshelf.versions import source_key, split_key
@@ -223,6 +223,18 @@ def attach_inbound_text(store: Store, source: str) -> int:
     return store.set_inbound_text(source, chunk_texts(pages, chunks))
 
 
+def stored_validators(known: dict[str, PageInfo]) -> Validators:
+    """Return the conditional-request validators (etag, last_modified) of the pages stored ok in `known`."""
+
+    def validators(url: str) -> tuple[str | None, str | None] | None:
+        info = known.get(url)
+        if info is None or info.status != "ok" or not (info.etag or info.last_modified):
+            return None
+        return info.etag, info.last_modified
+
+    return validators
+
+
 def chunk_embedding_text(chunk: Chunk) -> str:
     """Return the text a chunk is embedded as: its context sentence first when it has one (`--context llm`)."""
     text = embedding_text(chunk.title, chunk.heading_path, chunk.content)
@@ -309,6 +321,18 @@ class Ingestor:
             self._site_projects[root] = site.project
         return source_key(name, site.version)
 
+    def register_source(self, root: str, name: str, options: CrawlOptions, existing: Source | None,
+                        packages: Sequence[str] = ()) -> Source:
+        """Write the source a crawl of `root` fills (keeping what a refresh keeps) before its pages; return it."""
+        stated = [self._site_projects[root].lower()] if root in self._site_projects and existing is None else []
+        source = Source(
+            name=name, root=root, options=options_json(options) | kept_options(existing),
+            created_at=existing.created_at if existing else utc_now(),
+            packages=list(dict.fromkeys([*(existing.packages if existing else []), *packages, *stated])),
+        )
+        self.store.upsert_source(source)
+        return source
+
     async def add_async(
         self, root: str, *, source: str | None = None, options: CrawlOptions = CrawlOptions(),
         version: str | None = None, packages: Sequence[str] = (),
@@ -317,17 +341,12 @@ class Ingestor:
         self.embedder()  # fail fast on a model mismatch, before any network
         name = await self.source_for(root, source, version, options)
         existing = self.store.get_source(name)
-        stored_options = _options_json(options) | _kept_options(existing)
-        stated = [self._site_projects[root].lower()] if root in self._site_projects and existing is None else []
-        kept_packages = list(dict.fromkeys([*(existing.packages if existing else []), *packages, *stated]))
-        created_at = existing.created_at if existing else utc_now()
-        self.store.upsert_source(
-            Source(name=name, root=root, options=stored_options, created_at=created_at, packages=kept_packages)
-        )
+        registered = self.register_source(root, name, options, existing, packages)
+        stored_options, kept_packages, created_at = registered.options, registered.packages, registered.created_at
         summary = IngestSummary(source=name)
         duplicates = NearDuplicates() if self.settings.dedup else None
         known = self.store.page_states(name)
-        changes = _ChangeLog(name, refresh=existing is not None)
+        changes = ChangeLog(name, refresh=existing is not None)
         stages = _Stages(self.enricher is not None)
         since = (existing.options.get(GIT_OPTION) or {}).get("commit") if existing else None
         async with stages.running(self._enrich_pending(name, stages), self._embed_pending(name, summary, stages)):
@@ -359,36 +378,34 @@ class Ingestor:
 
     async def _crawl_into_shelf(
         self, root: str, name: str, options: CrawlOptions, known: dict, summary: IngestSummary, wake: asyncio.Event,
-        duplicates: NearDuplicates | None, changes: _ChangeLog, since_commit: str | None = None,
+        duplicates: NearDuplicates | None, changes: ChangeLog, since_commit: str | None = None,
     ) -> tuple[set[str] | None, CrawlReport]:
         """Store every crawled page; return the URLs seen when the crawl was complete (else None), and its report."""
 
-        def validators(url: str) -> tuple[str | None, str | None] | None:
-            info = known.get(url)
-            if info is None or info.status != "ok" or not (info.etag or info.last_modified):
-                return None
-            return info.etag, info.last_modified
-
         seen: set[str] = set()
         links = self.store.page_links(name)
-        crawler = crawl(root, options, validators=validators, since_commit=since_commit, stored_urls=known.keys(),
+        crawler = crawl(root, options, validators=stored_validators(known), since_commit=since_commit, stored_urls=known.keys(),
                         access=self.access, known_links=links.get)
         # `async with`: a failed write (a full disk, a lost database) stops the fetches in flight before it
         # propagates, rather than leaving them to be torn down half-connected when the event loop closes.
         async with crawler:
             async for outcome in crawler:
                 seen.add(outcome.url)
-                status = self._store_outcome(outcome, name, known, summary, duplicates, changes)
+                status = self.store_outcome(outcome, name, known, summary, duplicates, changes)
                 self.progress.page(outcome.url, status)
                 if status == "ok":
                     wake.set()
                 await asyncio.sleep(0)  # let the embedder pick up work between pages
         return (seen if crawler.complete else None), crawler.report
 
-    def _store_outcome(
+    def store_outcome(
         self, outcome: CrawlOutcome, name: str, known: dict, summary: IngestSummary, duplicates: NearDuplicates | None,
-        changes: _ChangeLog,
+        changes: ChangeLog,
     ) -> str:
+        """Store one page's outcome in source `name`; return its status: ok, unchanged, failed or skipped.
+
+        `known` holds the page states the source had before the crawl (`Store.page_states`).
+        """
         if outcome.not_modified:
             self.store.touch_page(outcome.url, utc_now())
             summary.pages_unchanged += 1
@@ -523,7 +540,7 @@ class Ingestor:
         return out
 
 
-class _ChangeLog:
+class ChangeLog:
     """What one refresh of a source added, changed and removed, for `docshelf changes`.
 
     The first crawl of a source logs nothing: every page would be "added".
@@ -595,12 +612,12 @@ GIT_OPTION = "git"
 """Key of a source's options holding the Git ref and commit it was read at ({"ref", "commit"})."""
 
 
-def _kept_options(existing: Source | None) -> dict[str, Any]:
+def kept_options(existing: Source | None) -> dict[str, Any]:
     """Return the options of a source that are not crawl options and outlive a refresh."""
     if existing is None:
         return {}
     return {key: existing.options[key] for key in (ENRICH_OPTION, GIT_OPTION) if key in existing.options}
 
 
-def _options_json(options: CrawlOptions) -> dict[str, Any]:
+def options_json(options: CrawlOptions) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()}

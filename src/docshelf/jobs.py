@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from docshelf.access import AccessPolicy, FolderPolicy, redact_url
 from docshelf.crawl import default_source_name, is_local
@@ -44,7 +44,7 @@ from docshelf.store.base import Store
 from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
 
 JobKind = Literal["add", "refresh"]
-JobStatus = Literal["queued", "running", "done", "failed", "interrupted"]
+JobStatus = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
 MAX_PENDING_JOBS = 4
 """Crawl jobs queued or running at once per server; more is refused until one ends."""
 RETRY_AFTER_SECONDS = 30
@@ -71,6 +71,10 @@ class JobNotResumableError(DocshelfError):
     """Only an interrupted or failed job can be resumed."""
 
 
+class SourceBusyError(DocshelfError):
+    """A crawl of the source is already queued or running."""
+
+
 @dataclass
 class Job:
     """One crawl of a source, and how far it got."""
@@ -94,18 +98,21 @@ class Job:
     error: str | None = None
     summary: dict[str, Any] | None = None
     """The ingest summary, once done."""
+    worker: str | None = None
+    """On a PostgreSQL shelf with workers: the worker that last ran a task of the job."""
 
     @property
     def finished(self) -> bool:
-        """Return True when the job is done, failed or interrupted (nothing runs it)."""
-        return self.status in ("done", "failed", "interrupted")
+        """Return True when the job is done, failed, interrupted or cancelled (nothing runs it)."""
+        return self.status in ("done", "failed", "interrupted", "cancelled")
 
     def to_json(self) -> dict[str, Any]:
         """Return the job as plain JSON data."""
         return {"id": self.id, "kind": self.kind, "source": self.source, "root": redact_url(self.root),
                 "status": self.status, "pages_done": self.pages_done, "pages_by_status": self.pages_by_status,
                 "embedded": self.embedded, "created_at": self.created_at, "started_at": self.started_at,
-                "finished_at": self.finished_at, "error": self.error, "summary": self.summary}
+                "finished_at": self.finished_at, "error": self.error, "summary": self.summary,
+                "worker": self.worker}
 
     def to_markdown(self) -> str:
         """Return a short status report."""
@@ -155,6 +162,48 @@ class _JobProgress:
     def embedded(self, count: int) -> None:
         with self.lock:
             self.job.embedded += count
+
+
+class CrawlJobs(Protocol):
+    """Where a server queues crawls: this process's `JobManager`, or the PostgreSQL queue of
+    `docshelf.workers.QueueJobs` that workers on any machine take from."""
+
+    def start_add(self, root: str, source: str | None = None, options: CrawlOptions | None = None,
+                  version: str | None = None) -> Job: ...
+
+    def start_refresh(self, store: Store, source: str) -> Job: ...
+
+    def refresh_every(self, every: timedelta, *, check_every: float | None = None) -> threading.Event: ...
+
+    def resume(self, job_id: str) -> Job: ...
+
+    def check_root(self, root: str) -> None: ...
+
+    def get(self, job_id: str) -> Job: ...
+
+    def active_for(self, source: str) -> Job | None: ...
+
+    def list(self) -> list[Job]: ...
+
+    def close(self) -> None: ...
+
+
+def crawl_jobs(db: str, embedder_factory: Callable[[], Embedder], *, access: AccessPolicy | None = None,
+               folders: FolderPolicy | None = None, max_pending: int = MAX_PENDING_JOBS,
+               journal: Path | None | Literal["default"] = "default") -> CrawlJobs:
+    """Return where a server queues the crawls of the shelf at `db`.
+
+    A PostgreSQL shelf: its own queue (`docshelf.workers.QueueJobs`), run by `docshelf worker`s
+    on any machine and shared by every server on the shelf. A SQLite shelf: this process's
+    `JobManager`, one crawl at a time on a thread.
+    """
+    from docshelf.store import POSTGRES_SCHEMES
+
+    if db.startswith(POSTGRES_SCHEMES):
+        from docshelf.workers import QueueJobs
+
+        return QueueJobs(db, access=access, folders=folders, max_pending=max_pending)
+    return JobManager(db, embedder_factory, access=access, folders=folders, max_pending=max_pending, journal=journal)
 
 
 def options_from_json(data: dict[str, Any]) -> CrawlOptions:
@@ -318,6 +367,9 @@ class JobManager:
         """Return every job, oldest first."""
         with self._lock:
             return list(self._jobs.values())
+
+    def close(self) -> None:
+        """Nothing to release: the worker thread is a daemon, and the journal is written as jobs change."""
 
     def _check_capacity(self) -> None:
         """Refuse another job when `max_pending` are queued or running (call with the lock held)."""

@@ -1,6 +1,6 @@
 """The MCP server: the shelf's read tools for coding agents, and crawl jobs when writes are allowed.
 
-Each tool is one `ShelfTools` or `JobManager` call; its description is a
+Each tool is one `ShelfTools` or `CrawlJobs` call; its description is a
 prompt for the calling model (when to use it, how to phrase it, what comes
 back). Results are compact Markdown with a url#anchor per passage, fitted to
 a budget in LLM tokens (o200k_base) the caller may set, with the call to page on. A mistake the caller can fix (unknown source,
@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from starlette.types import ASGIApp
 
 from docshelf.errors import DocshelfError
-from docshelf.jobs import Job, JobManager
+from docshelf.jobs import CrawlJobs, Job
 from docshelf.shelf_tools import DEFAULT_READ_TOKENS, DEFAULT_SEARCH_TOKENS, ShelfTools
 from docshelf.versions import ShelfVersions
 
@@ -30,7 +30,7 @@ with the cursor read_page returns.
 """
 
 
-def build_server(tools: ShelfTools, jobs: JobManager | None = None) -> MCPServer:
+def build_server(tools: ShelfTools, jobs: CrawlJobs | None = None) -> MCPServer:
     """Return the MCP server over `tools`; with `jobs`, also the write tools (add, refresh, remove, status).
 
     Args:
@@ -111,7 +111,7 @@ def _add_read_tools(server: MCPServer, tools: ShelfTools) -> None:
         return _call(lambda: tools.read_page_text(url, max_tokens, cursor, around).to_markdown())
 
 
-def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: JobManager) -> None:
+def _add_write_tools(server: MCPServer, tools: ShelfTools, jobs: CrawlJobs) -> None:
     @server.tool()
     def add_source(url: str, source: str | None = None, include: list[str] | None = None,
                    exclude: list[str] | None = None, max_pages: int | None = None,

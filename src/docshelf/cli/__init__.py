@@ -14,6 +14,7 @@ from docshelf.cli.browse import pages, search, show, sources
 from docshelf.cli.enrich import enrich_command
 from docshelf.cli.fresh import changes, refresh
 from docshelf.cli.index import add, rm
+from docshelf.cli.jobs import jobs, worker
 from docshelf.cli.packs import pack_command, search_registry_command
 from docshelf.cli.project import project
 from docshelf.cli.records import copy_command, export_command, import_command
@@ -42,7 +43,7 @@ def cli(ctx: click.Context, db: str | None, embedder: str | None) -> None:
 
 
 for command in (add, search, sources, pages, show, rm, refresh, changes, project, import_command, export_command, copy_command,
-                ask, chat, mcp_command, serve, enrich_command, pack_command, search_registry_command):
+                ask, chat, mcp_command, serve, enrich_command, pack_command, search_registry_command, worker, jobs):
     cli.add_command(command)
 
 

@@ -290,7 +290,7 @@ def mcp_command(shelf: ShelfContext, use_http: bool, host: str, port: int, token
         docshelf mcp --http --host 0.0.0.0 --token "$TOKEN"
     """
     from docshelf.cli.serve import require_token_off_loopback
-    from docshelf.jobs import JobManager
+    from docshelf.jobs import crawl_jobs
     from docshelf.mcp import build_server, http_app
 
     if use_http:
@@ -299,7 +299,8 @@ def mcp_command(shelf: ShelfContext, use_http: bool, host: str, port: int, token
     with _config_errors():
         tools = _shelf_tools(shelf, ())
         tools.store.list_sources()  # fail now, not at the first tool call, on a shelf that cannot open
-    jobs = JobManager(shelf.db, shelf.embedder_factory(), access=access, folders=folders) if allow_write else None
+    with _config_errors():
+        jobs = crawl_jobs(shelf.db, shelf.embedder_factory(), access=access, folders=folders) if allow_write else None
     server = build_server(tools, jobs)
     if use_http:
         import uvicorn

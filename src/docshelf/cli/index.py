@@ -58,6 +58,9 @@ from docshelf.cli.shelf import (
 @click.option("--reembed", is_flag=True,
               help="For a pack: embed its chunks with the shelf's model instead of using its vectors.")
 @allow_hosts_option
+@click.option("--queue", is_flag=True,
+              help="PostgreSQL shelf: queue the crawl for `docshelf worker`s (on any machine) and return its job id.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the job until it ends, and exit as add would.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.pass_obj
 def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, version: str | None,
@@ -66,7 +69,7 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, version:
         render_concurrency: int, ref: str | None, repo_path: str | None, prefer_llms_full: bool,
         prefer_markdown: bool, include_pdf: bool,
         enrich: str | None, context: str | None, model: str | None, reembed: bool,
-        allow_hosts: str | None, as_json: bool) -> None:
+        allow_hosts: str | None, queue: bool, wait: bool, as_json: bool) -> None:
     """Crawl a documentation site, folder or Git repository into the shelf (re-run it to refresh), or add a pack.
 
     Reads HTML, Markdown, text, reStructuredText, Jupyter notebooks, OpenAPI/Swagger
@@ -140,6 +143,15 @@ def add(shelf: ShelfContext, url_or_path: str, source_name: str | None, version:
         flag = "--ref" if ref else "--path"
         raise click.UsageError(f"{flag} is for Git repositories, and {url_or_path} is not one "
                                "(a repository URL, git+ssh://…, file://…/repo.git, or a local clone with --ref)")
+    if queue:
+        from docshelf.cli.jobs import queue_add
+
+        if enrich == "llm":
+            raise click.UsageError("--queue: workers write extractive titles; run `docshelf enrich` after the job")
+        queue_add(shelf, url_or_path, name, options, access, wait=wait, as_json=as_json)
+        return
+    if wait:
+        raise click.UsageError("--wait goes with --queue (without it, add runs the crawl itself and returns when done)")
     with config_errors(), IngestProgress(enabled=not as_json, enriching=enrich == "llm") as progress:
         ingestor.enricher = build_enricher(shelf, model, context_choice(context), progress) if enrich == "llm" else None
         ingestor.progress = progress

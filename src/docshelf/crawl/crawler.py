@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -36,8 +36,9 @@ from docshelf.crawl.frontier import Frontier
 from docshelf.crawl.git import crawl_repository, is_git_source
 from docshelf.crawl.local import crawl_folder, is_local
 from docshelf.crawl.page import PageLoader
+from docshelf.crawl.politeness import Gates
 from docshelf.crawl.render import BrowserUnavailable, Renderer
-from docshelf.crawl.robots import RobotsCache
+from docshelf.crawl.robots import RobotsCache, RobotsPolicy
 from docshelf.crawl.scope import Scope
 from docshelf.crawl.urls import is_pdf, normalize_url
 from docshelf.errors import BlockedFetch, ConfigError, CrawlError, FetchError, SkippedPage
@@ -233,6 +234,22 @@ async def _http_client(
         yield own
 
 
+@dataclass(frozen=True)
+class SiteOpening:
+    """What the first step of a website crawl found (`SiteCrawl.open_site`)."""
+
+    start: str
+    """The scope's start URL: where the start URL led, after redirects."""
+    outcomes: list[CrawlOutcome]
+    """The start page's outcome (unless globs leave it out), llms-full.txt pages, refused discovery requests."""
+    method: DiscoveryMethod | None
+    """How the pages were found; None for a start document that is the whole source."""
+    pages: list[str]
+    """The pages to fetch next, one hop from the start page."""
+    complete: bool
+    """True when `outcomes` are the whole crawl (one document, or the site's llms-full.txt)."""
+
+
 class SiteCrawl:
     """The state of one website crawl: scope, frontier, and the number of fetches started."""
 
@@ -243,13 +260,16 @@ class SiteCrawl:
         options: CrawlOptions,
         report: CrawlReport,
         known_links: KnownLinks | None = None,
+        *,
+        gates: Gates | None = None,
+        robots: dict[str, RobotsPolicy] | None = None,
     ) -> None:
         self._start = start
         self._known_links = known_links
         self._options = options
         self._report = report
-        self._fetcher = Fetcher(client, options)
-        self._robots = RobotsCache(self._fetcher, options.robots_agent, enabled=options.respect_robots)
+        self._fetcher = Fetcher(client, options, gates)
+        self._robots = RobotsCache(self._fetcher, options.robots_agent, enabled=options.respect_robots, known=robots)
         self.renderer = (
             Renderer(self._fetcher, self._robots.reason_to_skip, concurrency=options.render_concurrency,
                      timeout=options.render_timeout)
@@ -281,41 +301,63 @@ class SiteCrawl:
 
     async def run(self, validators: Validators | None = None) -> AsyncGenerator[CrawlOutcome, None]:
         """Yield the start page's outcome, then those of every page discovered from it."""
-        first = await self._open()
-        self._frontier.claim(first.url)
-        if self._loader.scope.matches_globs(first.url):
-            yield first
-        if first.fetched is not None and first.fetched.kind in SINGLE_DOCUMENT_KINDS:
-            # `docshelf add https://…/openapi.yaml` (or a PDF, a notebook) means that document, not its site.
+        opening = await self.open_site(validators)
+        for outcome in opening.outcomes:
+            yield outcome
+        if opening.complete:
             self._report.complete = True
             return
+        for url in opening.pages:
+            self._enqueue(url, 1)
+        async with aclosing(self._fetch_frontier(follow_links=opening.method == "links")) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
+        for blocked in self._blocked_outcomes():
+            yield blocked
+        self._report.complete = not self._frontier.has_pending()
+
+    async def open_site(self, validators: Validators | None = None) -> SiteOpening:
+        """Fetch the start page and find the site's pages: the first step of a crawl, as `SiteOpening`."""
+        first = await self._open()
+        self._frontier.claim(first.url)
+        outcomes = [first] if self._loader.scope.matches_globs(first.url) else []
+        if first.fetched is not None and first.fetched.kind in SINGLE_DOCUMENT_KINDS:
+            # `docshelf add https://…/openapi.yaml` (or a PDF, a notebook) means that document, not its site.
+            return SiteOpening(self._loader.scope.start, outcomes, None, [], complete=True)
         if self._options.prefer_llms_full:
             full = await self._llms_full()
             if full:
                 self._report.discovered_by = "llms-full.txt"
-                for outcome in full:
-                    if self._frontier.claim(outcome.url):
-                        yield outcome
-                self._report.complete = True
-                return
+                outcomes += [outcome for outcome in full if self._frontier.claim(outcome.url)]
+                return SiteOpening(self._loader.scope.start, outcomes, "llms-full.txt", [], complete=True)
         method, pages = await self._discover(first)
-        for blocked in self._blocked_outcomes():
-            yield blocked
+        outcomes += self._blocked_outcomes()
         self._report.discovered_by = method
+        self.use_validators(method, validators)
+        return SiteOpening(self._loader.scope.start, outcomes, method, pages, complete=False)
+
+    def use_validators(self, method: DiscoveryMethod | None, validators: Validators | None) -> None:
+        """Request pages conditionally with `validators`, as far as the way the pages were found allows."""
         if method != "links":
             self._loader.validators = validators
         elif validators is not None and self._known_links is not None:
             known = self._known_links
             # A 304 carries no links: ask conditionally only for pages whose links are stored.
             self._loader.validators = lambda url: validators(url) if known(url) is not None else None
-        for url in pages:
-            self._enqueue(url, 1)
-        async with aclosing(self._fetch_frontier(follow_links=method == "links")) as outcomes:
+
+    async def fetch_batch(self, pages: Iterable[tuple[str, int]]) -> AsyncGenerator[CrawlOutcome, None]:
+        """Yield the outcomes of fetching `pages` (URL, depth), without following their links.
+
+        A crawl split across processes (`docshelf.workers`) calls this once per batch: whoever
+        runs the batch queues the links of its pages in the shared frontier.
+        """
+        for url, depth in pages:
+            self._frontier.add(url, depth)
+        async with aclosing(self._fetch_frontier(follow_links=False)) as outcomes:
             async for outcome in outcomes:
                 yield outcome
         for blocked in self._blocked_outcomes():
             yield blocked
-        self._report.complete = not self._frontier.has_pending()
 
     def _blocked_outcomes(self) -> list[CrawlOutcome]:
         """Return a failure for each refused robots.txt, sitemap or llms.txt request not reported yet.

@@ -18,7 +18,7 @@ import httpx
 
 from docshelf.access import AccessDeniedError
 from docshelf.crawl.base import CrawlOptions, Validators
-from docshelf.crawl.politeness import HostGates
+from docshelf.crawl.politeness import Gates, HostGates
 from docshelf.crawl.urls import normalize_url
 from docshelf.errors import BlockedFetch, FetchError, SkippedPage
 
@@ -58,11 +58,11 @@ class Fetcher:
     """Sends GETs through one `httpx.AsyncClient`, politely and with retries."""
 
     def __init__(
-        self, client: httpx.AsyncClient, options: CrawlOptions, gates: HostGates | None = None
+        self, client: httpx.AsyncClient, options: CrawlOptions, gates: Gates | None = None
     ) -> None:
         self._client = client
         self._options = options
-        self.gates = gates or HostGates(options.per_host)
+        self.gates: Gates = gates or HostGates(options.per_host)
         self._blocked: dict[str, BlockedFetch] = {}
 
     def take_blocked(self) -> dict[str, BlockedFetch]:

@@ -4,9 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from docshelf.crawl.urls import host
+
+
+class Gate(Protocol):
+    """Admits the requests to one host (this process's `HostGate`, or a gate shared through a database)."""
+
+    delay: float
+    """Seconds between request starts (robots.txt Crawl-delay); 0 for none."""
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Wait for this host's turn, then hold a request slot while the block runs."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every request to this host for `seconds` (a server's Retry-After)."""
+        ...
+
+
+class Gates(Protocol):
+    """The gate of each host a crawl reaches."""
+
+    def for_url(self, url: str) -> Gate:
+        """Return the gate of the URL's host."""
+        ...
 
 
 class HostGate:

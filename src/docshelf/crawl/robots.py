@@ -45,11 +45,14 @@ class RobotsCache:
     5xx or an unreachable one, since refusing the whole crawl would help nobody.
     """
 
-    def __init__(self, fetcher: Fetcher, agent: str, *, enabled: bool = True) -> None:
+    def __init__(self, fetcher: Fetcher, agent: str, *, enabled: bool = True,
+                 known: dict[str, RobotsPolicy] | None = None) -> None:
         self._fetcher = fetcher
         self._agent = agent
         self._enabled = enabled
-        self._policies: dict[str, RobotsPolicy] = {}
+        self._policies: dict[str, RobotsPolicy] = known if known is not None else {}
+        """By host; a worker passes the same dict to the crawls of one job's batches, to read robots.txt once."""
+        self._gated: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def policy(self, url: str) -> RobotsPolicy:
@@ -60,6 +63,8 @@ class RobotsCache:
                 self._policies[key] = (
                     await self._load(url) if self._enabled else RobotsPolicy(agent=self._agent)
                 )
+            if key not in self._gated:
+                self._gated.add(key)
                 self._fetcher.gates.for_url(url).delay = self._policies[key].crawl_delay
         return self._policies[key]
 

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from docshelf.crawl import is_local
 from docshelf.crawl.base import CrawlOptions
-from docshelf.jobs import Job, JobManager, JobNotFoundError
+from docshelf.jobs import CrawlJobs, Job, JobNotFoundError
 from docshelf.models import SearchMode
 from docshelf.packs import PACK_SUFFIX, write_pack
 from docshelf.records import RecordFormat, RecordWriter, export_pages
@@ -372,7 +372,7 @@ def remove_source(state: State, name: str) -> dict[str, Any]:
     return {"source": name, "pages_removed": state.remove_source(name)}
 
 
-def _jobs(state: ServerState) -> JobManager:
+def _jobs(state: ServerState) -> CrawlJobs:
     if state.jobs is None:
         raise JobNotFoundError("this server is read-only: it runs no crawl jobs")
     return state.jobs

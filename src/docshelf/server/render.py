@@ -205,8 +205,7 @@ def render_answer(text: str, citation_urls: Sequence[str]) -> Markup:
 # -- search snippets ----------------------------------------------------------------------------------
 
 _STOP_WORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it my of on or the to what when where which "
-    "why with".split())
+    ["a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in", "is", "it", "my", "of", "on", "or", "the", "to", "what", "when", "where", "which", "why", "with"])
 _MARKDOWN_NOISE = [
     (re.compile(r"^[ \t]*(```|~~~).*$", re.MULTILINE), " "),    # fence lines
     (re.compile(r"\{#[^}\n]*\}"), ""),                        # heading anchors
@@ -235,7 +234,7 @@ def snippet(markdown: str, query: str, width: int = 260) -> Markup:
     """Return about `width` characters of a chunk around its densest cluster of query terms, in <mark>."""
     text = plain_text(markdown)
     terms = query_terms(query)
-    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, terms)) + ")", re.I) if terms else None
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, terms)) + ")", re.IGNORECASE) if terms else None
     start = _window_start(text, pattern, width) if pattern else 0
     window = text[start: start + width]
     if start + width < len(text):

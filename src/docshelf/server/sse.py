@@ -27,7 +27,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from docshelf.answer import Answer, answer_with_passages
-from docshelf.jobs import Job, JobManager
+from docshelf.jobs import CrawlJobs, Job
 from docshelf.server.state import ServerState
 
 JOB_POLL_SECONDS = 0.25
@@ -53,7 +53,7 @@ def job_snapshot(job: Job) -> dict[str, Any]:
     return data
 
 
-async def job_events(jobs: JobManager, job_id: str) -> AsyncIterator[Event]:
+async def job_events(jobs: CrawlJobs, job_id: str) -> AsyncIterator[Event]:
     """Yield a job's progress until it has finished (see the module docstring).
 
     Raises:

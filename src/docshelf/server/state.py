@@ -32,7 +32,7 @@ from docshelf.cli.shelf import ShelfContext
 from docshelf.crawl import default_source_name
 from docshelf.crawl.base import CrawlOptions
 from docshelf.errors import DocshelfError
-from docshelf.jobs import MAX_PENDING_JOBS, Job, JobManager
+from docshelf.jobs import MAX_PENDING_JOBS, CrawlJobs, Job, SourceBusyError, crawl_jobs
 from docshelf.search import HybridSearcher
 from docshelf.shelf_tools import ShelfTools
 from docshelf.store import POSTGRES_SCHEMES, open_store
@@ -85,10 +85,6 @@ class ServerConfig:
 
 class ReadOnlyError(DocshelfError):
     """A write was asked of a server started with --read-only."""
-
-
-class SourceBusyError(DocshelfError):
-    """A crawl of the source is already queued or running."""
 
 
 class StorePool:
@@ -211,10 +207,10 @@ class ServerState:
                            scoped=scope is not None),
             scope,
         )
-        self.jobs: JobManager | None = (
+        self.jobs: CrawlJobs | None = (
             None
             if config.read_only
-            else JobManager(config.db, self.shelf.embedder_factory(), access=config.access,
+            else crawl_jobs(config.db, self.shelf.embedder_factory(), access=config.access,
                             folders=config.folders, max_pending=config.max_jobs, journal=config.job_journal)
         )
         self._write_lock = threading.Lock()
@@ -303,7 +299,7 @@ class ServerState:
             with self.shelf.pool.dedicated() as store:
                 return add_pack(store, path, reembed=reembed, embedder_factory=self.shelf.embedder_factory())
 
-    def _writable(self) -> JobManager:
+    def _writable(self) -> CrawlJobs:
         if self.jobs is None:
             raise ReadOnlyError(
                 "this server is read-only (started with --read-only): no crawl, refresh or remove"
@@ -311,7 +307,7 @@ class ServerState:
         return self.jobs
 
     @staticmethod
-    def _check_idle(jobs: JobManager, source: str) -> None:
+    def _check_idle(jobs: CrawlJobs, source: str) -> None:
         active = jobs.active_for(source)
         if active is not None:
             raise SourceBusyError(
@@ -323,4 +319,6 @@ class ServerState:
         """Stop the periodic refresh and close the shelf's connections."""
         if self._stop_refreshing is not None:
             self._stop_refreshing.set()
+        if self.jobs is not None:
+            self.jobs.close()
         self.shelf.pool.close()

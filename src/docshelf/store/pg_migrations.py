@@ -462,6 +462,57 @@ def m016_record_model(cur: psycopg.Cursor) -> None:
     cur.execute("ALTER TABLE docshelf_record_texts ADD COLUMN IF NOT EXISTS embedding_model text")
 
 
+def m017_work_queue(cur: psycopg.Cursor) -> None:
+    """Crawl jobs that workers on many machines share (`docshelf.workers`): the jobs, their frontier,
+    the embedding batches taken, and the next request time of each host a crawl reaches."""
+    cur.execute(
+        """
+        CREATE TABLE docshelf_jobs (
+            id text PRIMARY KEY,
+            kind text NOT NULL,
+            source text NOT NULL,
+            base_name text NOT NULL,
+            root text NOT NULL,
+            options jsonb NOT NULL,
+            version text,
+            trust_start boolean NOT NULL DEFAULT true,
+            refresh boolean NOT NULL DEFAULT false,
+            status text NOT NULL DEFAULT 'queued',
+            worker text,
+            scope_start text,
+            discovered_by text,
+            complete boolean NOT NULL DEFAULT true,
+            embedded integer NOT NULL DEFAULT 0,
+            error text,
+            summary jsonb,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            started_at timestamptz,
+            finished_at timestamptz
+        );
+        -- One crawl of a source (any version of it) at a time, whichever server queued it.
+        CREATE UNIQUE INDEX docshelf_jobs_one_active ON docshelf_jobs (base_name)
+            WHERE status IN ('queued', 'running');
+        CREATE TABLE docshelf_frontier (
+            job_id text NOT NULL REFERENCES docshelf_jobs (id) ON DELETE CASCADE,
+            url text NOT NULL,
+            depth integer NOT NULL,
+            outcome text,
+            reason text,
+            worker text,
+            PRIMARY KEY (job_id, url)
+        );
+        CREATE INDEX docshelf_frontier_waiting ON docshelf_frontier (job_id) WHERE outcome IS NULL;
+        CREATE TABLE docshelf_embed_claims (
+            embed_hash text PRIMARY KEY,
+            job_id text NOT NULL REFERENCES docshelf_jobs (id) ON DELETE CASCADE,
+            owner bigint NOT NULL,
+            until timestamptz NOT NULL,
+            failed boolean NOT NULL DEFAULT false
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_site_pages", m001_site_pages),
     ("m002_docshelf_tables", m002_docshelf_tables),
@@ -477,6 +528,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m012_inbound_text", m012_inbound_text),
     ("m014_versions_and_freshness", m014_versions_and_freshness),
     ("m016_record_model", m016_record_model),
+    ("m017_work_queue", m017_work_queue),
 ]
 
 

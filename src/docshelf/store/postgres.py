@@ -497,6 +497,16 @@ class PostgresStore:
         )
         return [(r[0], _chunk(r[2:])) for r in rows]
 
+    def chunks_by_embed_hash(self, hashes: Sequence[str]) -> dict[str, Chunk]:
+        """Return a chunk stored under each embed hash (the text a vector is computed from); for the workers."""
+        rows = self._rows(
+            "reading chunks to embed",
+            _CHUNK_SQL.replace("SELECT ", "SELECT DISTINCT ON (c.embed_hash) c.embed_hash, ", 1)
+            + " WHERE c.embed_hash = ANY(%s) ORDER BY c.embed_hash, c.id",
+            [list(hashes)],
+        )
+        return {r[0]: _chunk(r[1:]) for r in rows}
+
     def store_embeddings(self, vectors: dict[str, np.ndarray]) -> int:
         if not vectors:
             return 0

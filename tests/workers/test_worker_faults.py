@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_embed_loses_nothing(dsn: str, workers: Workers) -> 
     assert row["status"] == "done", row
     whole_shelf(dsn)
     # Each chunk got its vector once: the vectors stored add up to the chunks, none written twice.
-    assert row["summary"]["embedded"] == sql(dsn, "SELECT count(*) FROM site_pages")[0][0]
+    assert row["summary"]["embedded"] == sql(dsn, "SELECT count(*) FROM site_pages WHERE embed_hash <> ''")[0][0]
 
 
 def test_a_site_that_fails_ends_failed_with_its_reason_and_the_queue_goes_on(dsn: str, workers: Workers) -> None:
@@ -119,7 +119,8 @@ def test_workers_carry_on_when_postgres_restarts(own_postgres, tmp_path) -> None
             postmaster.send_signal(signal.SIGKILL)
             for child in children:
                 child.send_signal(signal.SIGKILL)
-            time.sleep(1)
+            psutil.wait_procs([postmaster, *children], timeout=30)
+            time.sleep(2)  # the workers find the database gone
             server.start()  # crash recovery, as after a power cut
             dsn = server.get_uri(name)
             [row] = wait_for(dsn, [job], team, timeout=300)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from docshelf.crawl.politeness import Gates, HostGates
 from docshelf.crawl.robots import RobotsPolicy
 from docshelf.embed.base import Embedder
 from docshelf.ingest import IndexSettings, Ingestor, IngestSummary, Progress, options_json
+from docshelf.models import PageInfo
 from docshelf.store.postgres import PostgresStore
 from docshelf.versions import split_key
 from docshelf.workers.frontier import SharedFrontier
@@ -35,11 +37,21 @@ class JobRow:
     scope_start: str | None
     discovered_by: Any
     complete: bool
+    started_at: datetime | None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> JobRow:
         return cls(row["id"], row["kind"], row["source"], row["root"], row["options"], row["version"],
-                   row["trust_start"], row["refresh"], row["scope_start"], row["discovered_by"], row["complete"])
+                   row["trust_start"], row["refresh"], row["scope_start"], row["discovered_by"], row["complete"],
+                   row["started_at"])
+
+    def stored_before(self, states: dict[str, PageInfo]) -> dict[str, PageInfo]:
+        """Return the page states as they were before this job: a page it stored already (a batch run again
+        after its worker died) is stored again, and counted as this job's, rather than found unchanged."""
+        if self.started_at is None:
+            return states
+        return {url: info for url, info in states.items()
+                if not (info.changed_at and datetime.fromisoformat(info.changed_at) >= self.started_at)}
 
 
 class WorkerContext:

@@ -25,10 +25,10 @@ QUEUES = (CRAWL_QUEUE, EMBED_QUEUE)
 
 def task_app(dsn: str) -> App:
     """Return the procrastinate app of the shelf at `dsn`, with docshelf's tasks (not opened)."""
-    from docshelf.workers.tasks import blueprint
+    from docshelf.workers.tasks import register_tasks
 
     app = App(connector=PsycopgConnector(conninfo=dsn, min_size=1, max_size=8, kwargs={"connect_timeout": 10}))
-    app.add_tasks_from(blueprint, namespace="docshelf")
+    register_tasks(app)
     return app
 
 

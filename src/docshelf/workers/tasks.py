@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from procrastinate import Blueprint, JobContext, RetryStrategy
+from procrastinate import App, JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 
 from docshelf.access import AccessPolicy, OriginAuth, guarded_client, split_credentials
@@ -53,18 +53,13 @@ over the workers and to lose little when one dies."""
 MAX_ATTEMPTS = 4
 """Runs of a task that failed on something transient (a lost connection) before its job fails."""
 
-blueprint = Blueprint()
-_retry = RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2)
-
 Step = Callable[[WorkerContext, JobRow, JobContext], Awaitable[None]]
 
 
-@blueprint.task(name="open_site", queue=CRAWL_QUEUE, retry=_retry, pass_context=True)
 async def open_site(context: JobContext, job_id: str) -> None:
     await _run_step(context, job_id, _open_site)
 
 
-@blueprint.task(name="fetch_pages", queue=CRAWL_QUEUE, retry=_retry, pass_context=True)
 async def fetch_pages(context: JobContext, job_id: str, pages: list[list[Any]]) -> None:
     async def step(work: WorkerContext, job: JobRow, ctx: JobContext) -> None:
         await _fetch_pages(work, job, ctx, [(str(url), int(depth)) for url, depth in pages])
@@ -72,14 +67,24 @@ async def fetch_pages(context: JobContext, job_id: str, pages: list[list[Any]]) 
     await _run_step(context, job_id, step)
 
 
-@blueprint.task(name="embed_chunks", queue=EMBED_QUEUE, retry=_retry, pass_context=True)
 async def embed_chunks(context: JobContext, job_id: str) -> None:
     await _run_step(context, job_id, _embed_chunks)
 
 
-@blueprint.task(name="finish_crawl", queue=CRAWL_QUEUE, retry=_retry, pass_context=True)
 async def finish_crawl(context: JobContext, job_id: str) -> None:
     await _run_step(context, job_id, _finish_crawl)
+
+
+TASKS = [(open_site, CRAWL_QUEUE), (fetch_pages, CRAWL_QUEUE), (embed_chunks, EMBED_QUEUE),
+         (finish_crawl, CRAWL_QUEUE)]
+"""Every task, with its queue; `queue.task_app` registers them as `docshelf:<name>`."""
+
+
+def register_tasks(app: App) -> None:
+    """Register docshelf's tasks on a procrastinate app (each app of a process: a worker reconnecting makes one)."""
+    retry = RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2)
+    for function, queue in TASKS:
+        app.task(name=f"docshelf:{function.__name__}", queue=queue, retry=retry, pass_context=True)(function)
 
 
 async def _run_step(context: JobContext, job_id: str, step: Step) -> None:
@@ -110,7 +115,7 @@ async def _open_site(work: WorkerContext, job: JobRow, context: JobContext) -> N
     existing = work.store.get_source(name)
     ingestor.register_source(job.root, name, options, existing)
     job = work.set_source(job.id, name, refresh=existing is not None)
-    known = work.store.page_states(name)
+    known = job.stored_before(work.store.page_states(name))
     start, auth = _start_and_auth(job.root)
     if is_pdf(start):  # a PDF the user names is always read; --include-pdf is about the PDFs a site links to
         options = replace(options, include_pdf=True)
@@ -136,7 +141,7 @@ async def _crawl_whole(work: WorkerContext, job: JobRow) -> None:
 async def _fetch_pages(work: WorkerContext, job: JobRow, context: JobContext, pages: list[tuple[str, int]]) -> None:
     options = options_from_json(job.options)
     assert job.scope_start is not None, "fetch_pages runs after open_site"
-    known = work.store.page_states(job.source)
+    known = job.stored_before(work.store.page_states(job.source))
     _, auth = _start_and_auth(job.root)
     async with _site(work, job, options, job.scope_start, auth) as site:
         site.use_validators(job.discovered_by, stored_validators(known))

@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docsite import SITES, docroot, serve  # noqa: E402
+from docsite import SITES, docroot, serve
 
 PY = sys.executable
 

@@ -378,7 +378,7 @@ def _jobs(state: ServerState) -> CrawlJobs:
     return state.jobs
 
 
-@router.get("/jobs", summary="Every crawl job of this server process, oldest first")
+@router.get("/jobs", summary="The crawl jobs of this server (of every server, on a PostgreSQL shelf), oldest first")
 def list_jobs(state: State) -> dict[str, Any]:
     return {"jobs": [job_snapshot(job) for job in state.jobs.list()] if state.jobs else []}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class WorkerContext:
         self._gates_factory = gates_factory
         self._local_gates: dict[int, HostGates] = {}
         self._robots: dict[str, dict[str, RobotsPolicy]] = {}
+        self.embedding = asyncio.Semaphore(1)
+        """One embedding batch at a time per process: the embedder's own threads already use every core."""
 
     def close(self) -> None:
         self.store.close()

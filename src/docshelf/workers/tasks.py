@@ -123,7 +123,7 @@ async def _open_site(work: WorkerContext, job: JobRow, context: JobContext) -> N
     async with _site(work, job, options, start, auth) as site:
         opening = await site.open_site(stored_validators(known))
         outcomes = [outcome async for outcome in split_api_descriptions(_each(opening.outcomes))]
-    stored = _store_outcomes(work, job, ingestor, outcomes, known)
+    stored = await asyncio.to_thread(_store_outcomes, work, job, ingestor, outcomes, known)
     queued, truncated = work.frontier.add(job.id, [(url, 1) for url in opening.pages], options.max_pages)
     work.set_discovery(job.id, opening.start, opening.method, complete=not truncated)
     await _queue_pages(context, job.id, queued)
@@ -146,7 +146,8 @@ async def _fetch_pages(work: WorkerContext, job: JobRow, context: JobContext, pa
     async with _site(work, job, options, job.scope_start, auth) as site:
         site.use_validators(job.discovered_by, stored_validators(known))
         outcomes = [outcome async for outcome in split_api_descriptions(site.fetch_batch(pages))]
-    stored = _store_outcomes(work, job, work.ingestor(job), outcomes, known)
+    # Extraction and chunking are CPU work: off the event loop, which keeps the worker's heartbeat going.
+    stored = await asyncio.to_thread(_store_outcomes, work, job, work.ingestor(job), outcomes, known)
     reported = {outcome.url for outcome in outcomes}
     # A URL that led to a page reported under another URL (a redirect, a canonical link) is done too.
     work.frontier.record(job.id, [(url, depth, "duplicate", None) for url, depth in pages if url not in reported],
@@ -194,10 +195,11 @@ async def _embed_chunks(work: WorkerContext, job: JobRow, context: JobContext) -
         chunks = work.store.chunks_by_embed_hash(hashes)  # type: ignore[attr-defined]
         present = [h for h in hashes if h in chunks]
         texts = [chunk_embedding_text(chunks[h]) for h in present]
-        try:
-            vectors: list[Any] = list(await asyncio.to_thread(embedder.embed_documents, texts)) if texts else []
-        except EmbedError:
-            vectors = [await _embed_one(embedder, text) for text in texts]
+        async with work.embedding:
+            try:
+                vectors: list[Any] = list(await asyncio.to_thread(embedder.embed_documents, texts)) if texts else []
+            except EmbedError:
+                vectors = [await _embed_one(embedder, text) for text in texts]
         done = {h: v for h, v in zip(present, vectors) if v is not None}
         work.add_embedded(job.id, work.store.store_embeddings(done))
         failed = [h for h, v in zip(present, vectors) if v is None]

@@ -1,12 +1,41 @@
-"""Per-host politeness: at most N requests in flight, and request starts spaced by the Crawl-delay."""
+"""Per-host politeness: at most N requests in flight, and request starts spaced by the Crawl-delay.
+
+`HostGates` keeps that state in this process. `Gates` and `Gate` are the interface the
+fetcher uses, so a crawl whose workers share one host across processes can pass
+`docshelf.crawl.shared_politeness.SharedHostGates` instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from docshelf.crawl.urls import host
+
+
+class Gate(Protocol):
+    """Admits requests to one host."""
+
+    delay: float
+    """Seconds between request starts (robots.txt Crawl-delay); 0 for none."""
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Wait until a request to the host may start, and hold its place while it runs."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold back every request to the host for `seconds` (a server's Retry-After)."""
+        ...
+
+
+class Gates(Protocol):
+    """Hands out the gate of each host."""
+
+    def for_url(self, url: str) -> Gate:
+        """Return the gate of the URL's host."""
+        ...
 
 
 class HostGate:
@@ -26,7 +55,7 @@ class HostGate:
             await self._wait_turn()
             yield
 
-    def pause(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         """Hold back every request to this host for `seconds` (a server's Retry-After)."""
         loop = asyncio.get_running_loop()
         self._next_start = max(self._next_start, loop.time() + seconds)

@@ -116,8 +116,8 @@ def host_key(name: str) -> int:
 class SharedHostGate:
     """Admits requests to one host, counting the requests of every worker sharing the database."""
 
-    def __init__(self, gates: SharedHostGates, name: str, limit: int, delay: float = 0.0) -> None:
-        self.delay = delay
+    def __init__(self, gates: SharedHostGates, name: str, limit: int) -> None:
+        self.delay = 0.0
         """Seconds between request starts (robots.txt Crawl-delay); 0 for none."""
         self._gates = gates
         self._host = name
@@ -152,6 +152,8 @@ class SharedHostGate:
             try:
                 row = await (await conn.execute(TAKE_SLOT, params)).fetchone()
             except BaseException:
+                # Cancelled, perhaps after the server took a slot: end the session, which frees it.
+                await conn.close()
                 await pool.putconn(conn)
                 raise
             if row is not None:

@@ -57,11 +57,10 @@ class Reply:
 class Fetcher:
     """Sends GETs through one `httpx.AsyncClient`, politely and with retries."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, options: CrawlOptions, gates: Gates | None = None
-    ) -> None:
+    def __init__(self, client: httpx.AsyncClient, options: CrawlOptions, gates: Gates | None = None) -> None:
         self._client = client
         self._options = options
+        # SharedHostGates instead when workers on several machines crawl the same hosts.
         self.gates: Gates = gates or HostGates(options.per_host)
         self._blocked: dict[str, BlockedFetch] = {}
 
@@ -160,7 +159,7 @@ class Fetcher:
             else:
                 if last or not _retryable_status(reply.status):
                     return reply
-                wait = self._wait_before_retry(url, reply, attempt)
+                wait = await self._wait_before_retry(url, reply, attempt)
             await asyncio.sleep(wait)
             attempt += 1
 
@@ -168,14 +167,14 @@ class Fetcher:
         """Return the exponential backoff before retry number `attempt + 1`."""
         return float(self._options.backoff * 2**attempt)
 
-    def _wait_before_retry(self, url: str, reply: Reply, attempt: int) -> float:
+    async def _wait_before_retry(self, url: str, reply: Reply, attempt: int) -> float:
         """Return how long to wait before retrying, honouring Retry-After for the whole host."""
         retry_after = retry_after_seconds(reply.headers.get("retry-after"))
         if retry_after is None:
             return self._backoff(attempt)
         wait = min(retry_after, self._options.max_retry_after)
         # The server asked the whole site to slow down, not just this one request.
-        self.gates.for_url(url).pause(wait)
+        await self.gates.for_url(url).pause(wait)
         return wait
 
     async def _get_once(

@@ -1,4 +1,9 @@
-"""Per-host politeness: at most N requests in flight, and request starts spaced by the Crawl-delay."""
+"""Per-host politeness: at most N requests in flight, and request starts spaced by the Crawl-delay.
+
+`HostGates` keeps that state in this process. `Gates` and `Gate` are the interface the
+fetcher uses, so a crawl whose workers share one host across processes can pass
+`docshelf.crawl.shared_politeness.SharedHostGates` instead.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +16,22 @@ from docshelf.crawl.urls import host
 
 
 class Gate(Protocol):
-    """Admits the requests to one host (this process's `HostGate`, or a gate shared through a database)."""
+    """Admits requests to one host."""
 
     delay: float
     """Seconds between request starts (robots.txt Crawl-delay); 0 for none."""
 
     def slot(self) -> AbstractAsyncContextManager[None]:
-        """Wait for this host's turn, then hold a request slot while the block runs."""
+        """Wait until a request to the host may start, and hold its place while it runs."""
         ...
 
-    def pause(self, seconds: float) -> None:
-        """Hold back every request to this host for `seconds` (a server's Retry-After)."""
+    async def pause(self, seconds: float) -> None:
+        """Hold back every request to the host for `seconds` (a server's Retry-After)."""
         ...
 
 
 class Gates(Protocol):
-    """The gate of each host a crawl reaches."""
+    """Hands out the gate of each host."""
 
     def for_url(self, url: str) -> Gate:
         """Return the gate of the URL's host."""
@@ -50,7 +55,7 @@ class HostGate:
             await self._wait_turn()
             yield
 
-    def pause(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         """Hold back every request to this host for `seconds` (a server's Retry-After)."""
         loop = asyncio.get_running_loop()
         self._next_start = max(self._next_start, loop.time() + seconds)

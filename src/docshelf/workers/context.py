@@ -13,8 +13,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from docshelf.crawl.base import CrawlOptions
-from docshelf.crawl.politeness import Gates, HostGates
+from docshelf.crawl.politeness import Gates
 from docshelf.crawl.robots import RobotsPolicy
+from docshelf.crawl.shared_politeness import SharedHostGates
 from docshelf.embed.base import Embedder
 from docshelf.ingest import IndexSettings, Ingestor, IngestSummary, Progress, options_json
 from docshelf.models import PageInfo
@@ -62,7 +63,9 @@ class WorkerContext:
         dsn: the shelf.
         embedder_factory: builds the shelf's embedder, once, at the first embedding task.
         name: the worker's name, written on the jobs it works on.
-        gates_factory: the host gates for a crawl's options; default: this process's own.
+        gates_factory: the host gates for a crawl's options; default: gates shared through the shelf's
+            database (`SharedHostGates`), so every worker on every machine keeps one Crawl-delay and one
+            per-host limit.
     """
 
     def __init__(self, dsn: str, embedder_factory: Callable[[], Embedder], name: str,
@@ -75,12 +78,14 @@ class WorkerContext:
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._gates_factory = gates_factory
-        self._local_gates: dict[int, HostGates] = {}
+        self._shared_gates: dict[int, SharedHostGates] = {}
         self._robots: dict[str, dict[str, RobotsPolicy]] = {}
         self.embedding = asyncio.Semaphore(1)
         """One embedding batch at a time per process: the embedder's own threads already use every core."""
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        for gates in self._shared_gates.values():
+            await gates.close()
         self.store.close()
         self._pool.close()
 
@@ -101,7 +106,13 @@ class WorkerContext:
         """Return the host gates a crawl with `options` fetches through (shared by all tasks of this process)."""
         if self._gates_factory is not None:
             return self._gates_factory(options)
-        return self._local_gates.setdefault(options.per_host, HostGates(options.per_host))
+        gates = self._shared_gates.get(options.per_host)
+        if gates is None:
+            # A held slot keeps a connection: room for the requests in flight to two hosts, and bookings.
+            gates = self._shared_gates[options.per_host] = SharedHostGates(
+                self.dsn, options.per_host, max_connections=2 * options.per_host + 2,
+                max_hold=options.timeout * 4 + 60)
+        return gates
 
     def robots(self, job_id: str) -> dict[str, RobotsPolicy]:
         """Return the robots.txt policies read so far for a job, so each worker reads a host's once per job."""

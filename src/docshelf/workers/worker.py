@@ -87,7 +87,7 @@ async def _work_until_stopped(dsn: str, embedder_factory: Callable[[], Embedder]
                 with contextlib.suppress(asyncio.CancelledError):
                     await rescuer
     finally:
-        work.close()
+        await work.aclose()
 
 
 async def _requeue_stalled(app, lease: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from servers import Reply, Server
 from workers.conftest import Workers, queue_add, sql, wait_for
 
@@ -27,5 +29,5 @@ def test_four_workers_keep_one_crawl_delay(dsn: str, workers: Workers) -> None:
     fetchers = sql(dsn, "SELECT DISTINCT worker FROM docshelf_frontier WHERE outcome = 'ok'")
     assert len(fetchers) >= 2, "one worker fetched every page: the test proves nothing"
     assert len(arrivals) >= PAGES + 1
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.95, [round(g, 3) for g in gaps]

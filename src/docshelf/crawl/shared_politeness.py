@@ -88,10 +88,17 @@ WITH booked AS (
            delay = coalesce(%(delay)s, h.delay)
     RETURNING greatest(
         extract(epoch FROM h.next_start - make_interval(secs => h.delay) - clock_timestamp())::float8, 0
-    ) AS wait
+    ) AS wait, h.delay
 )
-SELECT wait, set_config('idle_session_timeout', ((wait + %(hold)s) * 1000)::bigint::text, false)
+SELECT wait, set_config('idle_session_timeout', ((wait + %(hold)s) * 1000)::bigint::text, false), delay
   FROM booked
+"""
+
+# A request that woke late (a busy machine) pushes the next start back by as much: the delay
+# then holds between the requests as they really leave, not only as they were booked.
+STARTED = """
+UPDATE docshelf_crawl_hosts SET next_start = greatest(next_start, clock_timestamp() + make_interval(secs => %(delay)s))
+ WHERE host = %(host)s
 """
 
 PAUSE_HOST = """
@@ -180,8 +187,13 @@ class SharedHostGate:
         # None until robots.txt is read: then the delay other workers found holds.
         params = {"host": self._host, "delay": self._delay, "hold": self._gates.max_hold}
         row = await (await conn.execute(BOOK_START, params)).fetchone()
-        if row and row[0] > 0:
-            await asyncio.sleep(row[0])
+        if row is None:
+            return
+        wait, _, delay = row
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if delay > 0:
+            await conn.execute(STARTED, {"host": self._host, "delay": delay})
 
     async def _release(self, pool: AsyncConnectionPool, conn: psycopg.AsyncConnection, slot: int) -> None:
         """Free the slot and return the connection; close the session when unsure the lock went."""

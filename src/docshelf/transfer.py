@@ -27,7 +27,7 @@ import numpy as np
 from docshelf.errors import ConfigError, StoreError
 from docshelf.ingest import attach_inbound_text
 from docshelf.models import Chunk, Page, PageInfo
-from docshelf.store.base import Store
+from docshelf.store.base import SourcePage, Store
 from docshelf.store.sqlite import SQLiteStore
 
 PAGE_BATCH = 200
@@ -158,7 +158,7 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
 
     The destination is bound to the source shelf's embedding model first, so
     a mismatch fails before anything is written. Pages already in `dst` are
-    replaced, one transaction per page.
+    replaced, `PAGE_BATCH` pages (with their vectors) per transaction.
 
     Raises:
         ModelMismatchError: `dst` holds vectors of another model.
@@ -175,31 +175,38 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
         summary.sources += 1
         links = src.page_links(stats.source.name)
         for infos in iter_pages(src, stats.source.name):
-            vectors: dict[str, np.ndarray] = {}
-            for info in infos:
-                chunks = stored_chunks(src_access, info.url)
-                _copy_page(src, dst, dst_access, info, chunks, links.get(info.url))
-                vectors.update((c.embed_hash, c.vector) for c in chunks if c.vector is not None)
+            batch = [(info, stored_chunks(src_access, info.url)) for info in infos]
+            _copy_pages(src, dst, dst_access, batch, links)
+            for info, chunks in batch:
                 summary.pages += 1
                 summary.chunks += len(chunks)
                 summary.vectors += sum(c.vector is not None for c in chunks)
                 if on_page is not None:
                     on_page(info.url)
-            dst.store_embeddings(vectors)
         # Derived from the pages just copied, as a crawl derives it: the destination indexes it its own way.
         attach_inbound_text(dst, stats.source.name)
     return summary
 
 
-def _copy_page(src: Store, dst: Store, dst_access: ChunkAccess, info: PageInfo, chunks: list[StoredChunk],
-               links: list[str] | None) -> None:
-    page = Page(
+def _copy_pages(src: Store, dst: Store, dst_access: ChunkAccess, batch: list[tuple[PageInfo, list[StoredChunk]]],
+                links: dict[str, list[str]]) -> None:
+    """Write a batch of pages with their chunks and vectors in one transaction, then their kept record texts."""
+    dst.write_pages([
+        SourcePage(_page(src, info, links.get(info.url)), [c.chunk for c in chunks], [c.embed_hash for c in chunks],
+                   [c.vector for c in chunks])
+        for info, chunks in batch
+    ])
+    for info, chunks in batch:
+        texts = {c.chunk.chunk_number: c.texts for c in chunks if c.texts}
+        if texts:
+            dst_access.keep_record_texts(info.url, texts)
+
+
+def _page(src: Store, info: PageInfo, links: list[str] | None) -> Page:
+    """Return a stored page as it is written elsewhere: everything `PageInfo` has, its Markdown and links."""
+    return Page(
         url=info.url, source=info.source, title=info.title, markdown=src.get_page_markdown(info.url) or "",
         content_hash=info.content_hash or "", fetched_at=info.fetched_at, etag=info.etag,
         last_modified=info.last_modified, status=info.status, error=info.error,
         changed_at=info.changed_at, links=links,
     )
-    dst.replace_page(page, [c.chunk for c in chunks], [c.embed_hash for c in chunks])
-    texts = {c.chunk.chunk_number: c.texts for c in chunks if c.texts}
-    if texts:
-        dst_access.keep_record_texts(info.url, texts)

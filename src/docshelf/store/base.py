@@ -116,6 +116,16 @@ class Store(Protocol):
         """
         ...
 
+    def write_pages(self, pages: Sequence[SourcePage]) -> int:
+        """Write pages as `replace_page` does, each with its chunks and the vectors given, in one transaction.
+
+        For writers that already hold the vectors (copy, import): a chunk written with its
+        vector is written once, where `replace_page` then `store_embeddings` writes it twice
+        (on PostgreSQL, into every index twice). A chunk given no vector reuses one already
+        stored for its hash, as in `replace_page`. Return how many chunks are left waiting for a vector.
+        """
+        ...
+
     def record_failure(self, page: Page) -> None:
         """Record a failed or skipped page (status and error), keeping any chunks it had."""
         ...

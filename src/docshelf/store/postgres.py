@@ -48,7 +48,7 @@ from docshelf.models import (
     utc_now,
 )
 from docshelf.records import MODELS_BY_DIM
-from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json, sections_json
+from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json
 from docshelf.store.fts import chunk_headings, identifier_parts, query_terms
 from docshelf.store.pg_migrations import apply_migrations
 
@@ -334,32 +334,35 @@ class PostgresStore:
     def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
         if len(chunks) != len(embed_hashes):
             raise ValueError("one embed hash per chunk")
-        rows = [self._chunk_row(chunk, page.title, embed_hash) for chunk, embed_hash in zip(chunks, embed_hashes)]
+        return self.write_pages([SourcePage(page, list(chunks), list(embed_hashes))])
+
+    def write_pages(self, pages: Sequence[SourcePage]) -> int:
+        rows = _chunk_rows(pages)
+        urls = sorted({item.page.url for item in pages})
 
         def write(cur: psycopg.Cursor) -> int:
-            # Two writers of one URL would collide on (url, chunk_number); this
-            # serialises them without touching other pages.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:page:" + page.url,))
-            known = self._vectors_for(cur, set(embed_hashes))
-            cur.execute("DELETE FROM site_pages WHERE url = %s", (page.url,))
-            _upsert_page(cur, page)
-            if rows:
-                cur.executemany(_INSERT_CHUNK, [(*row, known.get(row[11])) for row in rows])
-            return sum(1 for h in embed_hashes if h not in known and h != NOT_EMBEDDED)
+            # Two writers of one URL would collide on (url, chunk_number); this serialises them
+            # without touching other pages. Taken in URL order, so two batches cannot deadlock.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('docshelf:page:' || u, 0))"
+                " FROM (SELECT u FROM unnest(%s::text[]) u ORDER BY u) urls",
+                (urls,),
+            )
+            missing = {row[_HASH] for row in rows if row[_VECTOR] is None and row[_HASH] != NOT_EMBEDDED}
+            known = self._vectors_for(cur, missing)
+            cur.execute("DELETE FROM site_pages WHERE url = ANY(%s)", (urls,))
+            _upsert_pages(cur, [item.page for item in pages])
+            return _copy_chunks(cur, [_with_known_vector(row, known) for row in rows])
 
-        return self._run(f"writing page {page.url}", write)
+        return self._run(f"writing page {urls[0]}" if len(urls) == 1 else f"writing {len(urls)} pages", write)
 
     def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
-        rows = [
-            (item.page, [(*self._chunk_row(chunk, item.page.title, embed_hash), vector) for chunk, embed_hash, vector
-                         in zip(item.chunks, item.embed_hashes, item.vectors or [None] * len(item.chunks), strict=True)])
-            for item in pages
-        ]
+        rows = _chunk_rows(pages)
 
         def write(cur: psycopg.Cursor) -> int:
             cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:source:" + source.name,))
             cur.execute("SELECT url FROM docshelf_pages WHERE source = %s", (source.name,))
-            urls = [r[0] for r in cur.fetchall()] + [page.url for page, _ in rows]
+            urls = [r[0] for r in cur.fetchall()] + [item.page.url for item in pages]
             cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, source.name))
             cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (source.name,))
             cur.execute(
@@ -371,13 +374,8 @@ class PostgresStore:
                 (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at,
                  source.version, Jsonb(source.packages)),
             )
-            pending = 0
-            for page, chunk_rows in rows:
-                _upsert_page(cur, page)
-                if chunk_rows:
-                    cur.executemany(_INSERT_CHUNK, chunk_rows)
-                pending += sum(1 for row in chunk_rows if row[-1] is None and row[11] != NOT_EMBEDDED)
-            return pending
+            _upsert_pages(cur, [item.page for item in pages])
+            return _copy_chunks(cur, rows)
 
         return self._run(f"replacing source {source.name}", write)
 
@@ -695,16 +693,6 @@ class PostgresStore:
         )
         return dict(cur.fetchall())
 
-    @staticmethod
-    def _chunk_row(chunk: Chunk, page_title: str, embed_hash: str) -> tuple:
-        headings, terms = index_text(page_title, chunk)
-        return (
-            chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
-            chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
-            json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms, chunk.context,
-            chunk.enriched_by, sections_json(chunk),
-        )
-
 
 def _message(exc: psycopg.Error) -> str:
     """Return the server's one-line reason for `exc`, without driver internals."""
@@ -751,28 +739,83 @@ def _adopt_rows(cur: psycopg.Cursor) -> None:
     )
 
 
+def _upsert_pages(cur: psycopg.Cursor, pages: Sequence[Page]) -> None:
+    """Insert or update pages' rows (one pipelined round trip however many pages)."""
+    cur.executemany(_UPSERT_PAGE, [_page_row(page) for page in pages])
+
+
 def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
-    cur.execute(
-        """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at,
-                                      status, error, prior, changed_at, links)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
-           markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
-           last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-           status = excluded.status, error = excluded.error, prior = excluded.prior,
-           changed_at = coalesce(excluded.changed_at, docshelf_pages.changed_at),
-           links = coalesce(excluded.links, docshelf_pages.links)""",
-        (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
-         page.last_modified, page.fetched_at, page.status, page.error, page.prior,
-         page.changed_at or (page.fetched_at if page.status == "ok" else None),
-         None if page.links is None else Jsonb(page.links)),
+    cur.execute(_UPSERT_PAGE, _page_row(page))
+
+
+def _page_row(page: Page) -> tuple:
+    return (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
+            page.last_modified, page.fetched_at, page.status, page.error, page.prior,
+            page.changed_at or (page.fetched_at if page.status == "ok" else None),
+            None if page.links is None else Jsonb(page.links))
+
+
+_UPSERT_PAGE = """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified,
+        fetched_at, status, error, prior, changed_at, links)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
+    markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
+    last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
+    status = excluded.status, error = excluded.error, prior = excluded.prior,
+    changed_at = coalesce(excluded.changed_at, docshelf_pages.changed_at),
+    links = coalesce(excluded.links, docshelf_pages.links)"""
+
+
+def _chunk_rows(pages: Sequence[SourcePage]) -> list[tuple]:
+    """Return the `site_pages` row of every chunk of `pages`, vector last (None: none given)."""
+    return [
+        _chunk_row(chunk, item.page.title, embed_hash, vector)
+        for item in pages
+        for chunk, embed_hash, vector in zip(item.chunks, item.embed_hashes, item.vectors or [None] * len(item.chunks),
+                                             strict=True)
+    ]
+
+
+def _chunk_row(chunk: Chunk, page_title: str, embed_hash: str, vector: np.ndarray | None) -> tuple:
+    """Return a chunk's values in `_CHUNK_COLUMNS` order."""
+    headings, terms = index_text(page_title, chunk)
+    return (
+        chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
+        chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
+        json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms, chunk.context,
+        chunk.enriched_by, Jsonb([s.to_json() for s in chunk.sections]) if chunk.sections else None,
+        None if vector is None else np.asarray(vector, dtype=np.float32),
     )
 
 
-_INSERT_CHUNK = """INSERT INTO site_pages(url, chunk_number, title, summary, content, metadata, source, heading_path,
-        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, context, enriched_by, sections,
-        embedding)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"""
+def _with_known_vector(row: tuple, known: Mapping[str, np.ndarray]) -> tuple:
+    """Return `row` with the vector already stored for its embed hash when it was given none."""
+    return row if row[_VECTOR] is not None or row[_HASH] not in known else (*row[:_VECTOR], known[row[_HASH]])
+
+
+def _copy_chunks(cur: psycopg.Cursor, rows: Sequence[tuple]) -> int:
+    """Insert chunk rows, vectors included, with one binary COPY; return how many wait for a vector.
+
+    A row written with its vector enters every index once; written without, and
+    given the vector by a later UPDATE, it enters them all twice (HNSW, GIN, B-trees).
+    """
+    if rows:
+        with cur.copy(f"COPY site_pages({', '.join(_CHUNK_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_CHUNK_COLUMNS.values()))
+            for row in rows:
+                copy.write_row(row)
+    return sum(1 for row in rows if row[_VECTOR] is None and row[_HASH] != NOT_EMBEDDED)
+
+
+_CHUNK_COLUMNS = {
+    "url": "varchar", "chunk_number": "int4", "title": "varchar", "summary": "varchar", "content": "text",
+    "metadata": "jsonb", "source": "text", "heading_path": "jsonb", "anchor": "text", "updated_dt": "text",
+    "metadata_text": "text", "embed_hash": "text", "index_headings": "text", "index_terms": "text",
+    "context": "text", "enriched_by": "text", "sections": "jsonb", "embedding": "vector",
+}
+"""The `site_pages` columns docshelf writes, with their types for binary COPY."""
+_HASH, _VECTOR = 11, 17
+
 
 _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     (SELECT count(*) FROM site_pages c WHERE c.url = p.url), p.fetched_at, p.error,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -63,6 +64,15 @@ class SourceReplacer(Protocol):
         Pages the source had that are not in `pages` are removed. The shelf must already be bound to
         the vectors' model. Return how many chunks are left waiting for a vector.
         """
+        ...
+
+
+@runtime_checkable
+class BulkLoader(Protocol):
+    """A shelf whose indexes can be built once after many writes rather than kept up row by row."""
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """Return a context in which to write many pages; the shelf decides what it is safe to defer."""
         ...
 
 

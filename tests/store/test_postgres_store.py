@@ -14,6 +14,7 @@ from docshelf.errors import ConfigError, StoreError
 from docshelf.models import Chunk, Page, Source
 from docshelf.search import HybridSearcher, reciprocal_rank_fusion
 from docshelf.store import open_store
+from docshelf.store.base import SourcePage
 from docshelf.store.fts import query_terms
 from docshelf.store.pg_migrations import MIGRATIONS, apply_migrations
 from docshelf.store.postgres import PostgresStore
@@ -385,3 +386,44 @@ def test_m010_rebuilds_the_full_text_column_with_inbound_text(pg_store: Postgres
     assert "gin (fts)" in indexes["docshelf_site_pages_fts"]
     assert sql(pg_dsn, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'site_pages'::regclass "
                        "AND attname = 'fts'") == [("m",)]
+
+
+def _has_hnsw(dsn: str) -> bool:
+    return bool(sql(dsn, "SELECT 1 FROM pg_indexes WHERE indexname = 'docshelf_site_pages_embedding_hnsw'"))
+
+
+def _load(store: PostgresStore, url: str, seed: int) -> None:
+    page, chunks, hashes = make_page(url, [f"bulk text {seed}"])
+    store.write_pages([SourcePage(page, chunks, hashes, [unit(seed)])])
+
+
+def test_bulk_load_into_a_new_shelf_builds_the_vector_index_at_the_end(pg_store: PostgresStore, pg_dsn: str) -> None:
+    with pg_store.bulk_load():
+        assert not _has_hnsw(pg_dsn)
+        _load(pg_store, "http://example.test/a", 1)
+        assert pg_store.search_vector(unit(1), limit=1)  # searchable meanwhile, by an exact scan
+    assert _has_hnsw(pg_dsn)
+    assert not sql(pg_dsn, "SELECT 1 FROM docshelf_meta WHERE key = 'vector_index_deferred'")
+    assert pg_store.search_vector(unit(1), limit=1)[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bulk_load_keeps_the_vector_index_of_a_shelf_with_vectors(pg_store: PostgresStore, pg_dsn: str) -> None:
+    _load(pg_store, "http://example.test/a", 1)
+    with pg_store.bulk_load():
+        assert _has_hnsw(pg_dsn)
+        _load(pg_store, "http://example.test/b", 2)
+    assert _has_hnsw(pg_dsn)
+
+
+def test_an_interrupted_bulk_load_gets_its_vector_index_at_the_next_open(pg_store: PostgresStore, pg_dsn: str) -> None:
+    load = pg_store.bulk_load()
+    load.__enter__()  # the process dies inside the block: its end never runs
+    _load(pg_store, "http://example.test/a", 1)
+    assert not _has_hnsw(pg_dsn)
+    again = PostgresStore(pg_dsn)
+    try:
+        assert _has_hnsw(pg_dsn)
+        assert not sql(pg_dsn, "SELECT 1 FROM docshelf_meta WHERE key = 'vector_index_deferred'")
+    finally:
+        again.close()
+    load.__exit__(None, None, None)  # (only so the generator is not finalised after the pool is closed)

@@ -11,7 +11,7 @@ import pytest
 
 from docshelf.errors import ModelMismatchError
 from docshelf.models import Page
-from docshelf.store.base import Store
+from docshelf.store.base import SourcePage, Store
 from store.shelves import DIM, counts, make_page, open_shelf, unit
 
 
@@ -90,6 +90,24 @@ def test_same_text_on_another_page_is_embedded_once(store: Store) -> None:
     pending = store.pending_embeddings("s1")
     assert len(pending) == 1
     assert store.store_embeddings({pending[0][0]: unit(3)}) == 2
+
+
+def test_write_pages_writes_chunks_with_their_vectors_and_replaces_pages(store: Store, shelf_location: str) -> None:
+    old, old_chunks, old_hashes = make_page("http://example.test/a", ["old text", "gone text"])
+    store.replace_page(old, old_chunks, old_hashes)
+    store.store_embeddings({old_hashes[0]: unit(1)})
+    a, a_chunks, a_hashes = make_page("http://example.test/a", ["new text", "old text", "left to embed"])
+    b, b_chunks, b_hashes = make_page("http://example.test/b", ["second page"])
+    pending = store.write_pages([
+        SourcePage(a, a_chunks, a_hashes, [unit(2), None, None]),  # "old text" reuses its stored vector
+        SourcePage(b, b_chunks, b_hashes, [unit(3)]),
+    ])
+    assert pending == 1
+    assert [h for h, _ in store.pending_embeddings("s1")] == ["h:left to embed"]
+    assert [c.content for c in store.get_chunks(a.url)] == ["new text", "old text", "left to embed"]
+    assert counts(store, shelf_location) == {"pages": 2, "chunks": 4, "fts": 4, "vectors": 3}
+    hits = store.search_vector(unit(3), limit=1)
+    assert store.chunks_by_id([hits[0][0]])[hits[0][0]].url == b.url and hits[0][1] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_failure_keeps_previous_chunks(store: Store) -> None:

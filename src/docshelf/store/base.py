@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -67,6 +68,15 @@ class SourceReplacer(Protocol):
 
 
 @runtime_checkable
+class BulkLoader(Protocol):
+    """A shelf whose indexes can be built once after many writes rather than kept up row by row."""
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """Return a context in which to write many pages; the shelf decides what it is safe to defer."""
+        ...
+
+
+@runtime_checkable
 class Store(Protocol):
     """A shelf backend (SQLite file, PostgreSQL database)."""
 
@@ -113,6 +123,16 @@ class Store(Protocol):
         `embed_hashes[i]` is the hash of the text chunk i is embedded as, or NOT_EMBEDDED for
         a chunk that gets no vector. Vectors already stored for a hash are reused at once;
         return how many chunks are left waiting for a vector.
+        """
+        ...
+
+    def write_pages(self, pages: Sequence[SourcePage]) -> int:
+        """Write pages as `replace_page` does, each with its chunks and the vectors given, in one transaction.
+
+        For writers that already hold the vectors (copy, import): a chunk written with its
+        vector is written once, where `replace_page` then `store_embeddings` writes it twice
+        (on PostgreSQL, into every index twice). A chunk given no vector reuses one already
+        stored for its hash, as in `replace_page`. Return how many chunks are left waiting for a vector.
         """
         ...
 

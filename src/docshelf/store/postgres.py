@@ -15,7 +15,8 @@ import random
 import re
 import struct
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -48,7 +49,7 @@ from docshelf.models import (
     utc_now,
 )
 from docshelf.records import MODELS_BY_DIM
-from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json, sections_json
+from docshelf.store.base import NOT_EMBEDDED, SourcePage, sections_from_json
 from docshelf.store.fts import chunk_headings, identifier_parts, query_terms
 from docshelf.store.pg_migrations import apply_migrations
 
@@ -56,6 +57,15 @@ T = TypeVar("T")
 
 HNSW_MAX_DIM = 2000
 """pgvector cannot build an HNSW index on wider `vector` columns; wider shelves search exactly."""
+
+HNSW_INDEX = "docshelf_site_pages_embedding_hnsw"
+
+BULK_INDEX_MEMORY = "1GB"
+"""maintenance_work_mem for building the HNSW index after a bulk load: the graph of 100k 384-dim
+vectors needs ~250 MB, and a build that outgrows its memory goes on several times slower."""
+
+DEFERRED_INDEX_KEY = "vector_index_deferred"
+"""docshelf_meta key present while a bulk load has the HNSW index dropped (see `PostgresStore.bulk_load`)."""
 
 WRITE_RETRIES = 5
 """Attempts for a write that lost a deadlock or serialization race to another writer."""
@@ -175,6 +185,7 @@ class PostgresStore:
         try:
             self._pool.open(wait=True, timeout=30)
             self._adopt_unowned_rows()
+            self._finish_deferred_index()
             identity = self.embedder_identity()
         except BaseException as exc:
             self._pool.close()
@@ -256,11 +267,26 @@ class PostgresStore:
         if column_dim is None:
             cur.execute(f"ALTER TABLE site_pages ALTER COLUMN embedding TYPE vector({int(dim)})")
         if dim <= HNSW_MAX_DIM:
-            cur.execute(
-                "CREATE INDEX IF NOT EXISTS docshelf_site_pages_embedding_hnsw "
-                "ON site_pages USING hnsw (embedding vector_cosine_ops)"
-            )
+            cur.execute(_CREATE_HNSW)
         return model_id, dim
+
+    # -- bulk loads ------------------------------------------------------------
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Write many vectors inside this block with the HNSW index built once at its end, where that is safe.
+
+        Each vector inserted into a live HNSW index costs 1-2 ms, most of a copy's time;
+        building the index over the loaded rows is several times faster and uses parallel
+        workers. Only an index over no vectors at all (a new shelf) is dropped, so no one's
+        searches lose an index they had: meanwhile vector search scans exactly. If the load
+        is interrupted, the next open of the shelf builds the index (`_finish_deferred_index`).
+        """
+        deferred = self._run("preparing a bulk load", _drop_empty_vector_index)
+        try:
+            yield
+        finally:
+            if deferred:
+                self._run("building the vector index", _build_deferred_index)
 
     # -- adoption --------------------------------------------------------------
     def _adopt_unowned_rows(self) -> None:
@@ -274,6 +300,12 @@ class PostgresStore:
             dim = self._run("reading the embedding column", _embedding_column_dim, write=False)
             if dim is not None and dim in MODELS_BY_DIM:
                 self.bind_embedder(MODELS_BY_DIM[dim], dim)
+
+    def _finish_deferred_index(self) -> None:
+        """Build the HNSW index a bulk load dropped and did not get to build again (it was interrupted)."""
+        if self._rows("checking the vector index", "SELECT EXISTS(SELECT 1 FROM docshelf_meta WHERE key = %s)",
+                      (DEFERRED_INDEX_KEY,))[0][0]:
+            self._run("building the vector index", _build_deferred_index)
 
     # -- sources -------------------------------------------------------------
     def upsert_source(self, source: Source) -> None:
@@ -334,32 +366,35 @@ class PostgresStore:
     def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
         if len(chunks) != len(embed_hashes):
             raise ValueError("one embed hash per chunk")
-        rows = [self._chunk_row(chunk, page.title, embed_hash) for chunk, embed_hash in zip(chunks, embed_hashes)]
+        return self.write_pages([SourcePage(page, list(chunks), list(embed_hashes))])
+
+    def write_pages(self, pages: Sequence[SourcePage]) -> int:
+        rows = _chunk_rows(pages)
+        urls = sorted({item.page.url for item in pages})
 
         def write(cur: psycopg.Cursor) -> int:
-            # Two writers of one URL would collide on (url, chunk_number); this
-            # serialises them without touching other pages.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:page:" + page.url,))
-            known = self._vectors_for(cur, set(embed_hashes))
-            cur.execute("DELETE FROM site_pages WHERE url = %s", (page.url,))
-            _upsert_page(cur, page)
-            if rows:
-                cur.executemany(_INSERT_CHUNK, [(*row, known.get(row[11])) for row in rows])
-            return sum(1 for h in embed_hashes if h not in known and h != NOT_EMBEDDED)
+            # Two writers of one URL would collide on (url, chunk_number); this serialises them
+            # without touching other pages. Taken in URL order, so two batches cannot deadlock.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('docshelf:page:' || u, 0))"
+                " FROM (SELECT u FROM unnest(%s::text[]) u ORDER BY u) urls",
+                (urls,),
+            )
+            missing = {row[_HASH] for row in rows if row[_VECTOR] is None and row[_HASH] != NOT_EMBEDDED}
+            known = self._vectors_for(cur, missing)
+            cur.execute("DELETE FROM site_pages WHERE url = ANY(%s)", (urls,))
+            _upsert_pages(cur, [item.page for item in pages])
+            return _copy_chunks(cur, [_with_known_vector(row, known) for row in rows])
 
-        return self._run(f"writing page {page.url}", write)
+        return self._run(f"writing page {urls[0]}" if len(urls) == 1 else f"writing {len(urls)} pages", write)
 
     def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:
-        rows = [
-            (item.page, [(*self._chunk_row(chunk, item.page.title, embed_hash), vector) for chunk, embed_hash, vector
-                         in zip(item.chunks, item.embed_hashes, item.vectors or [None] * len(item.chunks), strict=True)])
-            for item in pages
-        ]
+        rows = _chunk_rows(pages)
 
         def write(cur: psycopg.Cursor) -> int:
             cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("docshelf:source:" + source.name,))
             cur.execute("SELECT url FROM docshelf_pages WHERE source = %s", (source.name,))
-            urls = [r[0] for r in cur.fetchall()] + [page.url for page, _ in rows]
+            urls = [r[0] for r in cur.fetchall()] + [item.page.url for item in pages]
             cur.execute("DELETE FROM site_pages WHERE url = ANY(%s) OR source = %s", (urls, source.name))
             cur.execute("DELETE FROM docshelf_pages WHERE source = %s", (source.name,))
             cur.execute(
@@ -371,13 +406,8 @@ class PostgresStore:
                 (source.name, source.root, Jsonb(source.options), source.created_at, source.last_crawl_at,
                  source.version, Jsonb(source.packages)),
             )
-            pending = 0
-            for page, chunk_rows in rows:
-                _upsert_page(cur, page)
-                if chunk_rows:
-                    cur.executemany(_INSERT_CHUNK, chunk_rows)
-                pending += sum(1 for row in chunk_rows if row[-1] is None and row[11] != NOT_EMBEDDED)
-            return pending
+            _upsert_pages(cur, [item.page for item in pages])
+            return _copy_chunks(cur, rows)
 
         return self._run(f"replacing source {source.name}", write)
 
@@ -705,16 +735,6 @@ class PostgresStore:
         )
         return dict(cur.fetchall())
 
-    @staticmethod
-    def _chunk_row(chunk: Chunk, page_title: str, embed_hash: str) -> tuple:
-        headings, terms = index_text(page_title, chunk)
-        return (
-            chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
-            chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
-            json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms, chunk.context,
-            chunk.enriched_by, sections_json(chunk),
-        )
-
 
 def _message(exc: psycopg.Error) -> str:
     """Return the server's one-line reason for `exc`, without driver internals."""
@@ -731,6 +751,33 @@ def _embedding_column_dim(cur: psycopg.Cursor) -> int | None:
     )
     row = cur.fetchone()
     return int(row[0]) if row else None
+
+
+def _drop_empty_vector_index(cur: psycopg.Cursor) -> bool:
+    """Drop the HNSW index if it indexes no vector yet, noting so in docshelf_meta; return whether it was dropped."""
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (HNSW_INDEX,))
+    if not cur.fetchone()[0]:  # type: ignore[index]
+        return False  # wider than HNSW can index, or its owner dropped it: not ours to build
+    with cur.connection.transaction() as savepoint:
+        # Dropping first locks the table, so no vector can arrive between the check and the drop.
+        cur.execute(f"DROP INDEX {HNSW_INDEX}")
+        cur.execute("SELECT EXISTS(SELECT 1 FROM site_pages WHERE embedding IS NOT NULL)")
+        if cur.fetchone()[0]:  # type: ignore[index]
+            raise psycopg.Rollback(savepoint)
+        cur.execute("INSERT INTO docshelf_meta(key, value) VALUES (%s, '') ON CONFLICT (key) DO NOTHING",
+                    (DEFERRED_INDEX_KEY,))
+        return True
+    return False
+
+
+def _build_deferred_index(cur: psycopg.Cursor) -> None:
+    """Build the HNSW index over the rows loaded, with the memory a build in one pass needs."""
+    cur.execute("DELETE FROM docshelf_meta WHERE key = %s", (DEFERRED_INDEX_KEY,))
+    cur.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_MEMORY}'")
+    cur.execute(_CREATE_HNSW)
+
+
+_CREATE_HNSW = f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON site_pages USING hnsw (embedding vector_cosine_ops)"
 
 
 def _adopt_rows(cur: psycopg.Cursor) -> None:
@@ -761,28 +808,83 @@ def _adopt_rows(cur: psycopg.Cursor) -> None:
     )
 
 
+def _upsert_pages(cur: psycopg.Cursor, pages: Sequence[Page]) -> None:
+    """Insert or update pages' rows (one pipelined round trip however many pages)."""
+    cur.executemany(_UPSERT_PAGE, [_page_row(page) for page in pages])
+
+
 def _upsert_page(cur: psycopg.Cursor, page: Page) -> None:
-    cur.execute(
-        """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified, fetched_at,
-                                      status, error, prior, changed_at, links)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
-           markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
-           last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-           status = excluded.status, error = excluded.error, prior = excluded.prior,
-           changed_at = coalesce(excluded.changed_at, docshelf_pages.changed_at),
-           links = coalesce(excluded.links, docshelf_pages.links)""",
-        (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
-         page.last_modified, page.fetched_at, page.status, page.error, page.prior,
-         page.changed_at or (page.fetched_at if page.status == "ok" else None),
-         None if page.links is None else Jsonb(page.links)),
+    cur.execute(_UPSERT_PAGE, _page_row(page))
+
+
+def _page_row(page: Page) -> tuple:
+    return (page.url, page.source, page.title, page.markdown, page.content_hash, page.etag,
+            page.last_modified, page.fetched_at, page.status, page.error, page.prior,
+            page.changed_at or (page.fetched_at if page.status == "ok" else None),
+            None if page.links is None else Jsonb(page.links))
+
+
+_UPSERT_PAGE = """INSERT INTO docshelf_pages(url, source, title, markdown, content_hash, etag, last_modified,
+        fetched_at, status, error, prior, changed_at, links)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (url) DO UPDATE SET source = excluded.source, title = excluded.title,
+    markdown = excluded.markdown, content_hash = excluded.content_hash, etag = excluded.etag,
+    last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
+    status = excluded.status, error = excluded.error, prior = excluded.prior,
+    changed_at = coalesce(excluded.changed_at, docshelf_pages.changed_at),
+    links = coalesce(excluded.links, docshelf_pages.links)"""
+
+
+def _chunk_rows(pages: Sequence[SourcePage]) -> list[tuple]:
+    """Return the `site_pages` row of every chunk of `pages`, vector last (None: none given)."""
+    return [
+        _chunk_row(chunk, item.page.title, embed_hash, vector)
+        for item in pages
+        for chunk, embed_hash, vector in zip(item.chunks, item.embed_hashes, item.vectors or [None] * len(item.chunks),
+                                             strict=True)
+    ]
+
+
+def _chunk_row(chunk: Chunk, page_title: str, embed_hash: str, vector: np.ndarray | None) -> tuple:
+    """Return a chunk's values in `_CHUNK_COLUMNS` order."""
+    headings, terms = index_text(page_title, chunk)
+    return (
+        chunk.url, chunk.chunk_number, chunk.title, chunk.summary, chunk.content, Jsonb(chunk.metadata),
+        chunk.source, Jsonb(chunk.heading_path), chunk.anchor, chunk.updated_dt,
+        json.dumps(chunk.metadata, ensure_ascii=False), embed_hash, headings, terms, chunk.context,
+        chunk.enriched_by, Jsonb([s.to_json() for s in chunk.sections]) if chunk.sections else None,
+        None if vector is None else np.asarray(vector, dtype=np.float32),
     )
 
 
-_INSERT_CHUNK = """INSERT INTO site_pages(url, chunk_number, title, summary, content, metadata, source, heading_path,
-        anchor, updated_dt, metadata_text, embed_hash, index_headings, index_terms, context, enriched_by, sections,
-        embedding)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"""
+def _with_known_vector(row: tuple, known: Mapping[str, np.ndarray]) -> tuple:
+    """Return `row` with the vector already stored for its embed hash when it was given none."""
+    return row if row[_VECTOR] is not None or row[_HASH] not in known else (*row[:_VECTOR], known[row[_HASH]])
+
+
+def _copy_chunks(cur: psycopg.Cursor, rows: Sequence[tuple]) -> int:
+    """Insert chunk rows, vectors included, with one binary COPY; return how many wait for a vector.
+
+    A row written with its vector enters every index once; written without, and
+    given the vector by a later UPDATE, it enters them all twice (HNSW, GIN, B-trees).
+    """
+    if rows:
+        with cur.copy(f"COPY site_pages({', '.join(_CHUNK_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_CHUNK_COLUMNS.values()))
+            for row in rows:
+                copy.write_row(row)
+    return sum(1 for row in rows if row[_VECTOR] is None and row[_HASH] != NOT_EMBEDDED)
+
+
+_CHUNK_COLUMNS = {
+    "url": "varchar", "chunk_number": "int4", "title": "varchar", "summary": "varchar", "content": "text",
+    "metadata": "jsonb", "source": "text", "heading_path": "jsonb", "anchor": "text", "updated_dt": "text",
+    "metadata_text": "text", "embed_hash": "text", "index_headings": "text", "index_terms": "text",
+    "context": "text", "enriched_by": "text", "sections": "jsonb", "embedding": "vector",
+}
+"""The `site_pages` columns docshelf writes, with their types for binary COPY."""
+_HASH, _VECTOR = 11, 17
+
 
 _PAGE_INFO_SQL = """SELECT p.url, p.source, p.title, p.status,
     (SELECT count(*) FROM site_pages c WHERE c.url = p.url), p.fetched_at, p.error,

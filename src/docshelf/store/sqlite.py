@@ -198,17 +198,24 @@ class SQLiteStore:
     def replace_page(self, page: Page, chunks: Sequence[Chunk], embed_hashes: Sequence[str]) -> int:
         if len(chunks) != len(embed_hashes):
             raise ValueError("one embed hash per chunk")
+        return self.write_pages([SourcePage(page, list(chunks), list(embed_hashes))])
+
+    def write_pages(self, pages: Sequence[SourcePage]) -> int:
+        pending = 0
         with self.atomic():
-            known = self._vectors_for(set(embed_hashes))
-            self._delete_chunks_of([page.url])
-            self._upsert_page(page)
-            pending = 0
-            for chunk, embed_hash in zip(chunks, embed_hashes):
-                chunk_id = self._insert_chunk(chunk, page.title, embed_hash, embedded=embed_hash in known)
-                if embed_hash in known:
-                    self._insert_vector(chunk_id, known[embed_hash], chunk.source)
-                elif embed_hash != NOT_EMBEDDED:
-                    pending += 1
+            for item in pages:
+                vectors = item.vectors or [None] * len(item.chunks)
+                missing = {h for h, v in zip(item.embed_hashes, vectors, strict=True) if v is None}
+                known = self._vectors_for(missing)
+                self._delete_chunks_of([item.page.url])
+                self._upsert_page(item.page)
+                for chunk, embed_hash, vector in zip(item.chunks, item.embed_hashes, vectors):
+                    stored = known.get(embed_hash) if vector is None else vector
+                    chunk_id = self._insert_chunk(chunk, item.page.title, embed_hash, embedded=stored is not None)
+                    if stored is not None:
+                        self._insert_vector(chunk_id, stored, chunk.source)
+                    elif embed_hash != NOT_EMBEDDED:
+                        pending += 1
         return pending
 
     def replace_source(self, source: Source, pages: Sequence[SourcePage]) -> int:

@@ -50,3 +50,4 @@ def test_add_queue_wait_follows_the_job_to_its_end(dsn: str, workers: Workers) -
 def test_worker_rejects_an_unknown_queue(dsn: str) -> None:
     result = CliRunner().invoke(cli, ["--db", dsn, "worker", "--queues", "crawl,render"])
     assert result.exit_code == 2 and "render" in result.output
+

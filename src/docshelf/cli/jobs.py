@@ -44,9 +44,8 @@ def _queue_jobs(shelf: ShelfContext, **settings: object) -> QueueJobs:
 @click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
               help="A worker silent this long is dead: its tasks are run again by the others.")
 @click.option("--name", metavar="NAME", help="This worker's name in `docshelf jobs` (default: host:pid).")
-@click.option("--burst", is_flag=True, help="Exit once the queue is empty, instead of waiting for more.")
 @click.pass_obj
-def worker(shelf: ShelfContext, concurrency: int, queues: str, lease: float, name: str | None, burst: bool) -> None:
+def worker(shelf: ShelfContext, concurrency: int, queues: str, lease: float, name: str | None) -> None:
     """Run crawl and embedding tasks from a PostgreSQL shelf's queue, until Ctrl-C.
 
     Start as many as you like, on as many machines as reach the database: a crawl queued
@@ -74,7 +73,7 @@ def worker(shelf: ShelfContext, concurrency: int, queues: str, lease: float, nam
     with config_errors():
         shelf.store  # noqa: B018 -- open (and migrate) the shelf now: a bad --db fails here, with exit 2
         asyncio.run(run_worker(shelf.db, shelf.embedder_factory(), concurrency=concurrency, queues=chosen,
-                               lease=lease, name=name, wait=not burst))
+                               lease=lease, name=name))
 
 
 @click.group("jobs", invoke_without_command=True)

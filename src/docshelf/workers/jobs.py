@@ -75,8 +75,13 @@ class QueueJobs:
         self.frontier = SharedFrontier(self._pool)
         self._app = task_app(dsn)
         self._app.open()
+        self._refreshers: list[tuple[threading.Event, threading.Thread]] = []
 
     def close(self) -> None:
+        """Stop the refresh loops (waiting for a check in progress), then close the connections they use."""
+        for stop, thread in self._refreshers:
+            stop.set()
+            thread.join()
         self._app.close()
         self._pool.close()
 
@@ -139,7 +144,9 @@ class QueueJobs:
                     log.warning("refresh check failed, trying again in %.0fs: %s", interval, exc)
                 stop.wait(interval)
 
-        threading.Thread(target=loop, name="docshelf-refresh-every", daemon=True).start()
+        thread = threading.Thread(target=loop, name="docshelf-refresh-every", daemon=True)
+        self._refreshers.append((stop, thread))
+        thread.start()
         return stop
 
     def resume(self, job_id: str) -> Job:

@@ -43,8 +43,8 @@ def default_worker_name() -> str:
 
 async def run_worker(dsn: str, embedder_factory: Callable[[], Embedder], *, concurrency: int = 2,
                      queues: Sequence[str] = QUEUES, lease: float = DEFAULT_LEASE, name: str | None = None,
-                     gates_factory: Callable[[CrawlOptions], Gates] | None = None, wait: bool = True) -> None:
-    """Run a worker on the shelf at `dsn` until SIGINT/SIGTERM (or, with `wait=False`, until the queue is empty).
+                     gates_factory: Callable[[CrawlOptions], Gates] | None = None) -> None:
+    """Run a worker on the shelf at `dsn` until SIGINT/SIGTERM.
 
     Args:
         concurrency: tasks run at once (crawl tasks mostly wait on the network; an embedding task
@@ -56,7 +56,7 @@ async def run_worker(dsn: str, embedder_factory: Callable[[], Embedder], *, conc
     pause = RECONNECT_FIRST
     while True:
         try:
-            await _work_until_stopped(dsn, embedder_factory, concurrency, queues, lease, name, gates_factory, wait)
+            await _work_until_stopped(dsn, embedder_factory, concurrency, queues, lease, name, gates_factory)
             return
         except RECONNECTABLE as exc:
             # The database restarted or the network dropped: what was running is run again (its
@@ -68,7 +68,7 @@ async def run_worker(dsn: str, embedder_factory: Callable[[], Embedder], *, conc
 
 async def _work_until_stopped(dsn: str, embedder_factory: Callable[[], Embedder], concurrency: int,
                               queues: Sequence[str], lease: float, name: str,
-                              gates_factory: Callable[[CrawlOptions], Gates] | None, wait: bool) -> None:
+                              gates_factory: Callable[[CrawlOptions], Gates] | None) -> None:
     ensure_queue_schema(dsn)
     work = WorkerContext(dsn, embedder_factory, name, gates_factory, connections=concurrency + 2)
     app = task_app(dsn)
@@ -77,7 +77,7 @@ async def _work_until_stopped(dsn: str, embedder_factory: Callable[[], Embedder]
             rescuer = asyncio.create_task(_requeue_stalled(app, lease))
             try:
                 await app.run_worker_async(
-                    queues=list(queues), concurrency=concurrency, name=name, wait=wait,
+                    queues=list(queues), concurrency=concurrency, name=name,
                     additional_context={"docshelf": work}, update_heartbeat_interval=max(lease / 4, 0.5),
                     stalled_worker_timeout=lease, fetch_job_polling_interval=2.0, abort_job_polling_interval=2.0,
                     delete_jobs="successful",

@@ -164,6 +164,42 @@ class _JobProgress:
             self.job.embedded += count
 
 
+def add_job(root: str, source: str | None, options: CrawlOptions | None, version: str | None) -> Job:
+    """Return a new, queued crawl of `root` into `source` (derived from the root when None)."""
+    return Job(new_job_id(), "add", source or default_source_name(root), root, options or CrawlOptions(), version)
+
+
+def refresh_job(store: Store, source: str) -> Job:
+    """Return a new, queued re-crawl of a source with the root and options it was added with.
+
+    Raises:
+        NotOnShelfError: the shelf has no such source.
+    """
+    source = ShelfVersions.of(store.source_names()).resolve(source)
+    stored = store.get_source(source)
+    if stored is None:  # removed since the line above
+        known = ", ".join(s.source.name for s in store.list_sources()) or "none yet"
+        raise NotOnShelfError(f"unknown source {source!r}; the shelf holds: {known}")
+    return Job(new_job_id(), "refresh", source, stored.root, options_from_json(stored.options))
+
+
+def check_crawl_root(root: str, access: AccessPolicy, folders: FolderPolicy) -> None:
+    """Refuse a crawl root a server's policy does not allow.
+
+    Raises:
+        AccessDeniedError: a folder outside `folders`, or a URL resolving to an address `access` refuses.
+        ConfigError: the root is not a usable URL.
+    """
+    if is_local(root):
+        folders.check(local_path(root))
+    else:
+        access.check_url(start_url(root))
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
 class CrawlJobs(Protocol):
     """Where a server queues crawls: this process's `JobManager`, or the PostgreSQL queue of
     `docshelf.workers.QueueJobs` that workers on any machine take from."""
@@ -252,9 +288,9 @@ class JobManager:
             AccessDeniedError: the root resolves to an address, or lies in a folder, the server refuses.
             TooManyJobsError: `max_pending` jobs are queued or running already.
         """
-        self.check_root(root)
-        name = source or default_source_name(root)
-        return self._submit(Job(_new_id(), "add", name, root, options or CrawlOptions(), version))
+        job = add_job(root, source, options, version)
+        self.check_root(job.root)
+        return self._submit(job)
 
     def start_refresh(self, store: Store, source: str) -> Job:
         """Queue a re-crawl of a source with the root and options it was added with; return the job.
@@ -264,13 +300,9 @@ class JobManager:
             AccessDeniedError: the source's root is now refused by the server's policy.
             TooManyJobsError: `max_pending` jobs are queued or running already.
         """
-        source = ShelfVersions.of(store.source_names()).resolve(source)
-        stored = store.get_source(source)
-        if stored is None:  # removed since the line above
-            known = ", ".join(s.source.name for s in store.list_sources()) or "none yet"
-            raise NotOnShelfError(f"unknown source {source!r}; the shelf holds: {known}")
-        self.check_root(stored.root)
-        return self._submit(Job(_new_id(), "refresh", source, stored.root, options_from_json(stored.options)))
+        job = refresh_job(store, source)
+        self.check_root(job.root)
+        return self._submit(job)
 
     def refresh_every(self, every: timedelta, *, check_every: float | None = None) -> threading.Event:
         """Refresh each source version once it is older than `every`, in the background, through this queue.
@@ -340,10 +372,7 @@ class JobManager:
             AccessDeniedError: a folder outside `folders`, or a URL resolving to an address `access` refuses.
             ConfigError: the root is not a usable URL.
         """
-        if is_local(root):
-            self.folders.check(local_path(root))
-        else:
-            self.access.check_url(start_url(root))
+        check_crawl_root(root, self.access, self.folders)
 
     def get(self, job_id: str) -> Job:
         """Return the job with this id.
@@ -466,5 +495,3 @@ def default_journal(db: str) -> Path:
     return config.home() / "jobs" / f"{hashlib.sha256(location.encode()).hexdigest()[:16]}.json"
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex[:12]

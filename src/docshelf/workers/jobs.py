@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -22,10 +21,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from docshelf.access import AccessPolicy, FolderPolicy
-from docshelf.crawl import default_source_name, is_local
 from docshelf.crawl.base import CrawlOptions
-from docshelf.crawl.crawler import start_url
-from docshelf.crawl.local import local_path
 from docshelf.errors import DocshelfError, StoreError
 from docshelf.ingest import options_json
 from docshelf.jobs import (
@@ -35,10 +31,13 @@ from docshelf.jobs import (
     JobNotResumableError,
     SourceBusyError,
     TooManyJobsError,
+    add_job,
+    check_crawl_root,
     options_from_json,
+    refresh_job,
 )
 from docshelf.store.base import Store
-from docshelf.versions import NotOnShelfError, ShelfVersions, split_key
+from docshelf.versions import split_key
 from docshelf.workers.frontier import SharedFrontier
 from docshelf.workers.queue import CRAWL_QUEUE, ensure_queue_schema, task_app
 
@@ -95,9 +94,9 @@ class QueueJobs:
             SourceBusyError: a crawl of that source is queued or running already.
             TooManyJobsError: `max_pending` jobs are queued or running already.
         """
-        self.check_root(root)
-        name = source or default_source_name(root)
-        return self._submit(Job(_new_id(), "add", name, root, options or CrawlOptions(), version))
+        job = add_job(root, source, options, version)
+        self.check_root(job.root)
+        return self._submit(job)
 
     def start_refresh(self, store: Store, source: str) -> Job:
         """Queue a re-crawl of a source with the root and options it was added with; return the job.
@@ -106,13 +105,9 @@ class QueueJobs:
             NotOnShelfError: the shelf has no such source.
             AccessDeniedError, SourceBusyError, TooManyJobsError: as `start_add`.
         """
-        source = ShelfVersions.of(store.source_names()).resolve(source)
-        stored = store.get_source(source)
-        if stored is None:
-            known = ", ".join(s.source.name for s in store.list_sources()) or "none yet"
-            raise NotOnShelfError(f"unknown source {source!r}; the shelf holds: {known}")
-        self.check_root(stored.root)
-        return self._submit(Job(_new_id(), "refresh", source, stored.root, options_from_json(stored.options)))
+        job = refresh_job(store, source)
+        self.check_root(job.root)
+        return self._submit(job)
 
     def refresh_every(self, every: timedelta, *, check_every: float | None = None) -> threading.Event:
         """Queue a refresh of each source version older than `every`, checking every `check_every` seconds.
@@ -177,10 +172,7 @@ class QueueJobs:
 
         A folder is read by whichever worker takes the job: it must be there on that machine too.
         """
-        if is_local(root):
-            self.folders.check(local_path(root))
-        else:
-            self.access.check_url(start_url(root))
+        check_crawl_root(root, self.access, self.folders)
 
     def get(self, job_id: str) -> Job:
         """Return the job with this id, with its progress so far.
@@ -282,7 +274,3 @@ class QueueJobs:
 
 def _iso(value: Any) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex[:12]
